@@ -1,0 +1,75 @@
+"""The one typed configuration object of an optimization run.
+
+Pydantic validates every field on construction and rejects unknown keys, so a typo in a
+config file or a keyword fails at once with the field's name and the allowed values,
+before any model is called.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ReflectionConfig(BaseModel):
+    """How the reflection LM is asked for a new text, and which replies are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, ge=16)
+    max_resamples: int = Field(2, ge=0, description="extra samples after a refused reply")
+    max_text_chars: int = Field(6000, ge=50, description="longest instruction accepted")
+    max_records: int = Field(6, ge=1, description="examples shown to the reflection LM")
+    max_field_chars: int = Field(1500, ge=50, description="per input/output text shown")
+    copy_ngram: int = Field(
+        8, ge=0, description="refuse texts copying this many consecutive words of a training input (0: off)"
+    )
+
+
+class Config(BaseModel):
+    """Settings of one run. Every field has a sensible default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_rollouts: int = Field(300, ge=1, description="budget: metric calls, train and validation")
+    seed: int = 0
+    minibatch_size: int = Field(3, ge=1)
+
+    selector: Literal["pareto", "current-best", "beam", "epsilon-greedy"] = "pareto"
+    frontier: Literal["instance", "objective", "hybrid"] = "instance"
+    beam_width: int = Field(4, ge=1)
+    epsilon: float = Field(0.1, ge=0.0, le=1.0)
+    tie_tolerance: float = Field(1e-9, ge=0.0)
+
+    module_selection: Literal["round-robin", "all"] = "round-robin"
+    gate: Literal["improve", "not-worse"] = Field(
+        "improve", description="child minibatch sum must beat (or match) the parent's"
+    )
+    skip_perfect_minibatch: bool = True
+    perfect_score: float = 1.0
+    failure_score: float = 0.0
+    reuse_evaluations: bool = Field(
+        True, description="never pay twice for the same (candidate, example) evaluation"
+    )
+
+    use_merge: bool = True
+    max_merges: int = Field(5, ge=0)
+    merge_subsample: int = Field(5, ge=1)
+
+    max_iterations: int | None = Field(None, ge=1)
+    max_seconds: float | None = Field(None, gt=0)
+    patience: int | None = Field(None, ge=1, description="stop after N proposals without a new best")
+    target_score: float | None = None
+
+    reflection: ReflectionConfig = Field(default_factory=ReflectionConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Config":
+        if self.max_rollouts < 2 * self.minibatch_size:
+            raise ValueError(
+                f"max_rollouts={self.max_rollouts} cannot pay for one proposal "
+                f"(2 x minibatch_size={self.minibatch_size}); raise max_rollouts"
+            )
+        return self

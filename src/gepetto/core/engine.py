@@ -1,0 +1,406 @@
+"""The GEPA loop (paper, Algorithm 1): select a parent on the Pareto front, reflect on
+one module's traces, gate the child on the same minibatch, score accepted children on the
+validation set, and now and then merge two lineages.
+
+The engine is pure orchestration: every outside effect goes through the injected system
+(evaluations), proposer (reflection LM) and observers (events), and every random choice
+through one seeded ``random.Random``. Same seed and same replies give the same run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from gepetto.core.budget import Budget
+from gepetto.core.candidate import Candidate, CandidateRecord, Lineage
+from gepetto.core.config import Config
+from gepetto.core.events import (
+    CandidateAccepted,
+    CandidateScored,
+    EvaluationDone,
+    Event,
+    IterationStarted,
+    Observer,
+    ProposalEvaluated,
+    RunFinished,
+    RunStarted,
+)
+from gepetto.core.merge import merge_subsample, plan_merge
+from gepetto.core.pareto import ScoreTable, pareto_front
+from gepetto.core.result import ProposalRecord, Result
+from gepetto.core.sampling import EpochShuffledSampler
+from gepetto.core.selection import (
+    BeamSelector,
+    CandidateSelector,
+    CurrentBestSelector,
+    EpsilonGreedySelector,
+    ParetoSelector,
+)
+from gepetto.proposers.base import Proposer
+from gepetto.systems.adapter import ExampleResult, ModuleRecord, System
+
+
+def make_selector(config: Config) -> CandidateSelector:
+    if config.selector == "pareto":
+        return ParetoSelector(frontier=config.frontier, tie_tolerance=config.tie_tolerance)
+    if config.selector == "current-best":
+        return CurrentBestSelector()
+    if config.selector == "beam":
+        return BeamSelector(width=config.beam_width)
+    return EpsilonGreedySelector(epsilon=config.epsilon)
+
+
+@dataclass
+class _State:
+    records: list[CandidateRecord]
+    table: ScoreTable
+    lineage: Lineage
+    budget: Budget
+    sampler: EpochShuffledSampler
+    val_outputs: list[list[Any]] = field(default_factory=list)
+    proposals: list[ProposalRecord] = field(default_factory=list)
+    module_cursor: dict[int, int] = field(default_factory=dict)
+    merges_tried: set[tuple[int, int, int]] = field(default_factory=set)
+    merges_due: int = 0
+    merges_done: int = 0
+    iteration: int = 0
+    since_best: int = 0
+    idle_iterations: int = 0
+    memo: dict[tuple[str, str, int], ExampleResult] = field(default_factory=dict)
+
+
+class Engine:
+    """One optimization run. Build it, call :meth:`run` once."""
+
+    def __init__(
+        self,
+        system: System,
+        trainset: Sequence[Any],
+        valset: Sequence[Any],
+        seed_candidate: Candidate,
+        proposer: Proposer,
+        config: Config,
+        *,
+        observers: Sequence[Observer] = (),
+        clock: Callable[[], float] = time.monotonic,
+        stop_requested: Callable[[], bool] = lambda: False,
+    ) -> None:
+        if len(trainset) == 0:
+            raise ValueError("trainset is empty: reflection needs training examples to learn from")
+        if len(valset) == 0:
+            raise ValueError("valset is empty: candidates are compared on validation examples")
+        if config.max_rollouts < len(valset) + 2 * min(config.minibatch_size, len(trainset)):
+            raise ValueError(
+                f"max_rollouts={config.max_rollouts} is too small: scoring the seed on the "
+                f"{len(valset)} validation examples and one proposal needs at least "
+                f"{len(valset) + 2 * min(config.minibatch_size, len(trainset))}; raise "
+                "max_rollouts or use a smaller valset"
+            )
+        self.system = system
+        self.trainset = list(trainset)
+        self.valset = list(valset)
+        self.seed_candidate = seed_candidate
+        self.proposer = proposer
+        self.config = config
+        self.observers = list(observers)
+        self.clock = clock
+        self.stop_requested = stop_requested
+        self.rng = random.Random(config.seed)
+        self.selector = make_selector(config)
+        self.modules = tuple(seed_candidate)
+
+    # ----------------------------------------------------------------- events
+    def _emit(self, event: Event) -> None:
+        for observer in self.observers:
+            try:
+                observer.on_event(event)
+            except Exception:  # noqa: BLE001 - a broken observer must not end the run
+                pass
+
+    # ------------------------------------------------------------ evaluations
+    def _evaluate(
+        self, state: _State, candidate: Candidate, split: str, ids: Sequence[int], *, traces: bool, kind: str,
+        pool_index: int | None = None,
+    ) -> list[ExampleResult]:
+        """Evaluate ``candidate`` on examples ``ids`` of ``split``, paying only for what
+        is not already known (when ``reuse_evaluations`` is on)."""
+        data = self.trainset if split == "train" else self.valset
+        results: dict[int, ExampleResult] = {}
+        todo: list[int] = []
+        for i in ids:
+            cached = state.memo.get((candidate.id, split, i)) if self.config.reuse_evaluations else None
+            if cached is not None and (not traces or cached.records):
+                results[i] = cached
+            else:
+                todo.append(i)
+        if todo:
+            fresh = self.system.evaluate(candidate, [data[i] for i in todo], capture_traces=traces)
+            if len(fresh) != len(todo):
+                raise RuntimeError(
+                    f"the system returned {len(fresh)} results for {len(todo)} examples; "
+                    "System.evaluate must return exactly one result per example, in order"
+                )
+            state.budget.spend(len(todo), kind)
+            for i, result in zip(todo, fresh):
+                results[i] = result
+                state.memo[(candidate.id, split, i)] = result
+            self._emit(
+                EvaluationDone(
+                    state.iteration, state.budget.used, candidate=pool_index, split=split,
+                    example_ids=tuple(todo), scores=tuple(float(r.score) for r in fresh),
+                )
+            )
+        return [results[i] for i in ids]
+
+    def _score_on_val(self, state: _State, index: int, ids: Sequence[int] | None = None) -> None:
+        ids = list(range(len(self.valset))) if ids is None else list(ids)
+        todo = [i for i in ids if np.isnan(state.table.scores[index, i])]
+        if not todo:
+            return
+        results = self._evaluate(state, state.records[index].candidate, "val", todo, traces=False, kind="validation", pool_index=index)
+        for i, result in zip(todo, results):
+            state.table.set(index, i, result.score, dict(result.objectives or {}))
+            state.val_outputs[index][i] = result.output
+
+    # ------------------------------------------------------------------ pool
+    def _add_candidate(
+        self, state: _State, candidate: Candidate, parents: tuple[int, ...], origin: str, changed: tuple[str, ...], note: str = ""
+    ) -> int:
+        index = len(state.records)
+        state.records.append(
+            CandidateRecord(
+                index=index, candidate=candidate, parents=parents, origin=origin, changed_modules=changed,
+                iteration=state.iteration, rollouts_at_creation=state.budget.used, note=note,
+            )
+        )
+        state.lineage.add(parents)
+        state.table.add_row()
+        state.val_outputs.append([None] * len(self.valset))
+        return index
+
+    def _complete_rows(self, state: _State) -> np.ndarray:
+        return np.array([state.table.is_complete(r) for r in range(state.table.n_candidates)], dtype=bool)
+
+    def _best(self, state: _State) -> int:
+        means = state.table.means()
+        complete = self._complete_rows(state)
+        rows = [r for r in range(len(means)) if complete[r]]
+        return min(rows, key=lambda r: (-means[r], r))
+
+    def _after_scoring(self, state: _State, index: int, previous_best: float) -> None:
+        best = self._best(state)
+        means = state.table.means()
+        self._emit(CandidateScored(state.iteration, state.budget.used, index=index, val_mean=float(means[index]), best_index=best, best_val_mean=float(means[best])))
+        if means[best] > previous_best + self.config.tie_tolerance:
+            state.since_best = 0
+
+    # ------------------------------------------------------------- stopping
+    def _stop_reason(self, state: _State, started: float) -> str | None:
+        cfg = self.config
+        if self.stop_requested():
+            return "interrupted"
+        if cfg.max_iterations is not None and state.iteration >= cfg.max_iterations:
+            return "max_iterations"
+        if cfg.max_seconds is not None and self.clock() - started >= cfg.max_seconds:
+            return "max_seconds"
+        if cfg.patience is not None and state.since_best >= cfg.patience:
+            return "patience"
+        means = state.table.means()
+        if cfg.target_score is not None and means[self._best(state)] >= cfg.target_score:
+            return "target_score"
+        if means[self._best(state)] >= cfg.perfect_score:
+            return "perfect"
+        # Iterations that cost nothing (perfect minibatches already scored) make no
+        # progress; after several epochs of them there is nothing left to learn from.
+        epoch_batches = -(-len(self.trainset) // max(1, cfg.minibatch_size))
+        if state.idle_iterations >= max(20, 3 * epoch_batches):
+            return "saturated"
+        mb = min(cfg.minibatch_size, len(self.trainset))
+        # a whole iteration must be affordable: parent + child minibatch + validation
+        if not state.budget.can_afford(2 * mb + len(self.valset)):
+            return "budget"
+        return None
+
+    # --------------------------------------------------------------- steps
+    def _next_modules(self, state: _State, parent: int) -> tuple[str, ...]:
+        if self.config.module_selection == "all":
+            return self.modules
+        cursor = state.module_cursor.get(parent, 0)
+        state.module_cursor[parent] = cursor + 1
+        return (self.modules[cursor % len(self.modules)],)
+
+    def _record(self, state: _State, proposal: ProposalRecord) -> None:
+        state.proposals.append(proposal)
+        self._emit(
+            ProposalEvaluated(
+                state.iteration, state.budget.used, parent=proposal.parent, module=",".join(proposal.modules),
+                kind=proposal.kind, status=proposal.status, reason=proposal.reason,
+                parent_minibatch=proposal.parent_score, child_minibatch=proposal.child_score,
+            )
+        )
+
+    def _reflect(self, state: _State) -> None:
+        cfg = self.config
+        eligible = self._complete_rows(state)
+        parent = self.selector.select(state.table, eligible, self.rng)
+        self._emit(IterationStarted(state.iteration, state.budget.used, parent=parent, kind="reflection"))
+        modules = self._next_modules(state, parent)
+        batch = state.sampler.next_batch(self.rng)
+        parent_candidate = state.records[parent].candidate
+
+        parent_results = self._evaluate(state, parent_candidate, "train", batch, traces=True, kind="minibatch", pool_index=parent)
+        parent_sum = float(sum(r.score for r in parent_results))
+        base = ProposalRecord(iteration=state.iteration, kind="reflection", parent=parent, modules=modules, status="", parent_score=parent_sum)
+        if cfg.skip_perfect_minibatch and all(r.score >= cfg.perfect_score for r in parent_results):
+            self._record(state, replace(base, status="skipped-perfect", rollouts_used=state.budget.used))
+            return
+        if not state.budget.can_afford(len(batch) + len(self.valset)):
+            # cannot pay for gate + validation any more; the loop will stop on budget
+            self._record(state, replace(base, status="skipped-budget", rollouts_used=state.budget.used))
+            return
+
+        texts: dict[str, str] = {}
+        refusals: list[str] = []
+        for module in modules:
+            records = [self._module_records(r, module, self.trainset[i]) for i, r in zip(batch, parent_results)]
+            flat = [rec for group in records for rec in group]
+            proposal = self.proposer.propose(parent_candidate, module, flat, rng=self.rng, iteration=state.iteration)
+            refusals.extend(a.refusal for a in proposal.attempts if a.refusal)
+            if proposal.text is not None:
+                texts[module] = proposal.text
+        state.since_best += 1
+        if not texts:
+            reason = refusals[0] if refusals else "no proposal"
+            self._record(state, replace(base, status="refused", reason=reason, refusals=tuple(refusals), rollouts_used=state.budget.used))
+            return
+        child = Candidate({**parent_candidate.to_dict(), **texts})
+        if any(rec.candidate.id == child.id for rec in state.records):
+            self._record(state, replace(base, status="duplicate", texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
+            return
+        child_results = self._evaluate(state, child, "train", batch, traces=False, kind="minibatch")
+        child_sum = float(sum(r.score for r in child_results))
+        improved = child_sum > parent_sum + cfg.tie_tolerance if cfg.gate == "improve" else child_sum >= parent_sum - cfg.tie_tolerance
+        if not improved:
+            self._record(state, replace(base, status="rejected-gate", child_score=child_sum, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
+            return
+        previous_best = float(state.table.means()[self._best(state)])
+        index = self._add_candidate(state, child, (parent,), "reflection", tuple(sorted(texts)))
+        # the child continues the parent's round-robin, so every module gets its turn
+        state.module_cursor[index] = state.module_cursor.get(parent, 0)
+        self._emit(CandidateAccepted(state.iteration, state.budget.used, index=index, parents=(parent,), origin="reflection", changed_modules=tuple(sorted(texts))))
+        self._score_on_val(state, index)
+        self._record(state, replace(base, status="accepted", child_score=child_sum, child_index=index, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
+        self._after_scoring(state, index, previous_best)
+        if cfg.use_merge and state.merges_done < cfg.max_merges and len(self.modules) > 1:
+            state.merges_due += 1
+
+    def _module_records(self, result: ExampleResult, module: str, example: Any) -> list[ModuleRecord]:
+        own = [r for r in result.records if r.module == module]
+        if own:
+            return own
+        # A system without per-module traces: show the example-level view.
+        inputs = example if isinstance(example, dict) else {"input": str(example)}
+        return [ModuleRecord(module=module, inputs=inputs, output=str(result.output), feedback=result.feedback, score=result.score)]
+
+    def _try_merge(self, state: _State) -> bool:
+        """Attempt one merge; False when no merge is possible now (then reflect instead)."""
+        cfg = self.config
+        eligible = self._complete_rows(state)
+        means = state.table.means()
+        front = pareto_front(state.table.columns("instance"), tie_tolerance=cfg.tie_tolerance, eligible=eligible, means=means)
+        plan = plan_merge([r.candidate for r in state.records], state.lineage, means, front.members, state.merges_tried, self.rng)
+        if plan is None:
+            state.merges_due = 0
+            return False
+        state.merges_due -= 1
+        state.merges_tried.add(plan.triple)
+        self._emit(IterationStarted(state.iteration, state.budget.used, parent=plan.first, kind="merge"))
+        a_scores, b_scores = state.table.row(plan.first), state.table.row(plan.second)
+        subsample = merge_subsample(a_scores, b_scores, cfg.merge_subsample, self.rng)
+        if not state.budget.can_afford(len(self.valset)):
+            return True
+        modules = tuple(sorted(plan.from_second))
+        base = ProposalRecord(
+            iteration=state.iteration, kind="merge", parent=plan.first, modules=modules, status="",
+            parent_score=float(max(a_scores[subsample].sum(), b_scores[subsample].sum())),
+            texts={m: plan.candidate[m] for m in plan.candidate},
+            reason=f"merge of #{plan.first} and #{plan.second} over ancestor #{plan.ancestor}",
+        )
+        screen = self._evaluate(state, plan.candidate, "val", subsample, traces=False, kind="merge")
+        screen_sum = float(sum(r.score for r in screen))
+        state.since_best += 1
+        if screen_sum + cfg.tie_tolerance < base.parent_score:  # type: ignore[operator]
+            self._record(state, replace(base, status="rejected-screen", child_score=screen_sum, rollouts_used=state.budget.used))
+            return True
+        previous_best = float(means[self._best(state)])
+        index = self._add_candidate(state, plan.candidate, (plan.first, plan.second), "merge", modules, note=f"ancestor #{plan.ancestor}")
+        state.merges_done += 1
+        self._emit(CandidateAccepted(state.iteration, state.budget.used, index=index, parents=(plan.first, plan.second), origin="merge", changed_modules=modules))
+        for i, result in zip(subsample, screen):
+            state.table.set(index, i, result.score, dict(result.objectives or {}))
+            state.val_outputs[index][i] = result.output
+        self._score_on_val(state, index)
+        self._record(state, replace(base, status="accepted", child_score=screen_sum, child_index=index, rollouts_used=state.budget.used))
+        self._after_scoring(state, index, previous_best)
+        return True
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> Result:
+        cfg = self.config
+        started = self.clock()
+        state = _State(
+            records=[], table=ScoreTable(len(self.valset)), lineage=Lineage(), budget=Budget(cfg.max_rollouts),
+            sampler=EpochShuffledSampler(len(self.trainset), cfg.minibatch_size),
+        )
+        self._emit(RunStarted(0, 0, n_train=len(self.trainset), n_val=len(self.valset), max_rollouts=cfg.max_rollouts, modules=self.modules))
+        seed_index = self._add_candidate(state, self.seed_candidate, (), "seed", ())
+        self._score_on_val(state, seed_index)
+        self._after_scoring(state, seed_index, -np.inf)
+
+        stop_reason = "budget"
+        while True:
+            reason = self._stop_reason(state, started)
+            if reason is not None:
+                stop_reason = reason
+                break
+            state.iteration += 1
+            spent_before = state.budget.used
+            if not (state.merges_due > 0 and self._try_merge(state)):
+                self._reflect(state)
+            state.idle_iterations = state.idle_iterations + 1 if state.budget.used == spent_before else 0
+
+        best = self._best(state)
+        means = state.table.means()
+        self._emit(RunFinished(state.iteration, state.budget.used, stop_reason=stop_reason, best_index=best, best_val_mean=float(means[best])))
+        return self._result(state, best, stop_reason, self.clock() - started)
+
+    def _result(self, state: _State, best: int, stop_reason: str, seconds: float) -> Result:
+        cfg = self.config
+        scores = state.table.scores
+        complete = self._complete_rows(state)
+        front = pareto_front(state.table.columns("instance"), tie_tolerance=cfg.tie_tolerance, eligible=complete, means=state.table.means())
+        best_outputs: list[tuple[float, Any, int]] = []
+        for j in range(len(self.valset)):
+            column = scores[:, j]
+            k = int(np.nanargmax(np.where(np.isnan(column), -np.inf, column)))
+            best_outputs.append((float(column[k]), state.val_outputs[k][j], k))
+        return Result(
+            best_index=best,
+            candidates=list(state.records),
+            val_scores=[[float(x) for x in row] for row in scores],
+            val_means=[float(x) for x in state.table.means()],
+            pareto_front=list(front.members),
+            rollouts_used=state.budget.used,
+            max_rollouts=cfg.max_rollouts,
+            rollouts_by_kind=dict(state.budget.spent_by_kind),
+            proposals=list(state.proposals),
+            iterations=state.iteration,
+            stop_reason=stop_reason,
+            best_outputs=best_outputs,
+            seconds=seconds,
+        )

@@ -1,0 +1,90 @@
+"""What an optimization run returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gepetto.core.candidate import Candidate, CandidateRecord
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """One proposal (reflective or merge) and its fate.
+
+    ``status`` is one of: ``accepted``, ``rejected-gate`` (child not better on the
+    minibatch), ``rejected-screen`` (merge worse on its subsample), ``refused`` (the text
+    failed a refusal rule; ``reason`` names it), ``skipped-perfect`` (the parent was already
+    perfect on the minibatch), ``duplicate`` (the child already was in the pool).
+    """
+
+    iteration: int
+    kind: str
+    parent: int
+    modules: tuple[str, ...]
+    status: str
+    reason: str = ""
+    parent_score: float | None = None
+    child_score: float | None = None
+    child_index: int | None = None
+    texts: dict[str, str] = field(default_factory=dict)
+    rollouts_used: int = 0
+    refusals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of :func:`gepetto.optimize`.
+
+    ``val_scores[i][j]`` is candidate i's score on validation instance j. ``best_outputs``
+    holds, per validation instance, the best score any candidate reached there and the
+    output that reached it (inference-time search: pass the instances to solve as both
+    trainset and valset and read the answers here).
+    """
+
+    best_index: int
+    candidates: list[CandidateRecord]
+    val_scores: list[list[float]]
+    val_means: list[float]
+    pareto_front: list[int]
+    rollouts_used: int
+    max_rollouts: int
+    rollouts_by_kind: dict[str, int]
+    proposals: list[ProposalRecord]
+    iterations: int
+    stop_reason: str
+    best_outputs: list[tuple[float, Any, int]]
+    lm_usage: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def best_candidate(self) -> Candidate:
+        return self.candidates[self.best_index].candidate
+
+    @property
+    def best_score(self) -> float:
+        return self.val_means[self.best_index]
+
+    @property
+    def seed_score(self) -> float:
+        return self.val_means[0]
+
+    def proposal_counts(self) -> dict[str, int]:
+        """How many proposals ended in each status, and refusals by reason."""
+        counts: dict[str, int] = {}
+        for p in self.proposals:
+            counts[p.status] = counts.get(p.status, 0) + 1
+            for reason in p.refusals:
+                key = f"refused:{reason.split(':')[0]}"
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        counts = self.proposal_counts()
+        return (
+            f"best candidate #{self.best_index} ({self.best_candidate.id}) "
+            f"val {self.best_score:.3f} (seed {self.seed_score:.3f}); "
+            f"{len(self.candidates)} candidates, {self.iterations} iterations, "
+            f"{self.rollouts_used}/{self.max_rollouts} rollouts; stop: {self.stop_reason}; "
+            f"proposals: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        )

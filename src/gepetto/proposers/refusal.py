@@ -1,0 +1,105 @@
+"""Cheap checks that refuse unusable proposals before any rollout is spent on them.
+
+Every rule was written against real bad outputs of small reflection models (see the
+tests): assistant chatter, echoes of the rendered examples, template fragments, copies of
+training inputs, truncated replies. A refusal is counted and shown, never adopted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+_CHATTER = re.compile(
+    r"(please (provide|share|send|give me)|could you (please )?(provide|share|clarify|send)"
+    r"|i need (more|the) (information|details|inputs?|context)"
+    r"|as an ai\b|i('m| am) (sorry|unable|not able)|i apologi[sz]e|i (cannot|can't|can not) (help|assist)"
+    r"|what (would you like|do you want) me to)",
+    re.IGNORECASE,
+)
+# Quoted spans are content (an instruction may quote a polite question the bot should
+# ask); chatter is what the reply itself says, so quotes are removed before matching.
+_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|(?<!\w)'[^'\n]+'(?!\w)")
+_ECHO_MARKERS = re.compile(
+    r"(^|\n)\s*(#+\s*)?(current instruction|what happened|case \d+ \((correct|wrong)|example \d+\s*[-—:]"
+    r"|model answer:|model output:|feedback:|##\s*inputs|##\s*generated outputs|##\s*feedback)",
+    re.IGNORECASE,
+)
+_PLACEHOLDER = re.compile(
+    r"^\s*[\[<{(][^\]>})]{0,60}\b(instruction|prompt|text)s?\b[^\]>})]{0,30}[\]>})]\s*$"
+    r"|^\s*[{}\[\]()<>`.…-]*\s*$",
+    re.IGNORECASE,
+)
+# A lead-in with nothing after it ("Here is the improved instruction:").
+_BARE_LEADIN = re.compile(r"^[^\n]{0,80}:\s*$")
+_FORMAT_FIELD = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    """Whitespace- and case-folded form used for 'unchanged' and 'seen before' checks."""
+    return " ".join(text.lower().split())
+
+
+def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+@dataclass
+class RefusalRules:
+    """The refusal rules of one run, with the memory of every text proposed so far."""
+
+    max_chars: int = 6000
+    copy_ngram: int = 8
+    min_words: int = 3
+    seen: set[str] = field(default_factory=set)
+
+    def check(
+        self,
+        text: str,
+        *,
+        parent_text: str,
+        training_inputs: Iterable[str] = (),
+        truncated: bool = False,
+    ) -> str | None:
+        """The reason to refuse ``text``, or None when it may be evaluated.
+
+        Also records the text as seen (refused or not), so the same proposal is never
+        paid for twice.
+        """
+        reason = self._reason(text, parent_text, training_inputs, truncated)
+        self.seen.add(normalize(text))
+        return reason
+
+    def _reason(self, text: str, parent_text: str, training_inputs: Iterable[str], truncated: bool) -> str | None:
+        stripped = text.strip()
+        if not stripped:
+            return "empty"
+        if truncated:
+            return "truncated"
+        norm = normalize(stripped)
+        if norm == normalize(parent_text):
+            return "unchanged"
+        if norm in self.seen:
+            return "seen-before"
+        if len(stripped) > self.max_chars:
+            return "too-long"
+        if _PLACEHOLDER.match(stripped) or _BARE_LEADIN.match(stripped) or len(_WORD.findall(stripped)) < self.min_words:
+            return "fragment"
+        if _CHATTER.search(_QUOTED.sub("", stripped)):
+            return "chatter"
+        if _ECHO_MARKERS.search(stripped):
+            return "echo"
+        missing = set(_FORMAT_FIELD.findall(parent_text)) - set(_FORMAT_FIELD.findall(stripped))
+        if missing:
+            return "dropped-placeholder:" + ",".join(sorted(missing))
+        if self.copy_ngram > 0:
+            words = [w.lower() for w in _WORD.findall(stripped)]
+            parent_grams = _ngrams([w.lower() for w in _WORD.findall(parent_text)], self.copy_ngram)
+            mine = _ngrams(words, self.copy_ngram) - parent_grams
+            if mine:
+                for source in training_inputs:
+                    if mine & _ngrams([w.lower() for w in _WORD.findall(source)], self.copy_ngram):
+                        return "copied-training-input"
+        return None
