@@ -1,0 +1,86 @@
+"""Feedback metrics: a score *and* the text that says why (the paper's mu_f).
+
+Bundled metrics parse exactly one final answer. A reply that names several options is
+wrong, with feedback saying so: a lenient "the answer occurs somewhere in the reply"
+metric is gamed by prompts that make the model list every option.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    score: float
+    feedback: str = ""
+    objectives: Mapping[str, float] | None = None
+    module_feedback: Mapping[str, str] = field(default_factory=dict)
+
+
+def as_metric_result(value: object) -> MetricResult:
+    """Accept what users naturally return: a MetricResult, a float, or (score, feedback)."""
+    if isinstance(value, MetricResult):
+        return value
+    if isinstance(value, bool):
+        return MetricResult(float(value))
+    if isinstance(value, (int, float)):
+        return MetricResult(float(value), f"Score: {float(value):g}.")
+    if isinstance(value, tuple) and len(value) == 2:
+        return MetricResult(float(value[0]), str(value[1]))
+    raise TypeError(
+        f"a metric must return a float, (score, feedback) or MetricResult, got {type(value).__name__}"
+    )
+
+
+def _label_pattern(label: str) -> re.Pattern[str]:
+    # card_arrival also matches "card arrival" / "card-arrival"; word boundaries stop
+    # "card_arrival" from matching inside "card_arrivals".
+    parts = [re.escape(p) for p in re.split(r"[_\s-]+", label) if p]
+    return re.compile(r"(?<![\w])" + r"[_\s-]+".join(parts) + r"(?![\w])", re.IGNORECASE)
+
+
+@dataclass
+class LabelMetric:
+    """Exact single-label classification metric with feedback naming the expected label.
+
+    The reply must name exactly one of ``labels``. Zero or several named labels score 0
+    with feedback that says which; the right label scores 1.
+    """
+
+    labels: Sequence[str]
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # longest first, so "card_payment_declined" is not also read as a shorter label
+        self._patterns = sorted(((lab, _label_pattern(lab)) for lab in self.labels), key=lambda x: -len(x[0]))
+
+    def parse(self, reply: str) -> list[str]:
+        found: list[str] = []
+        text = reply
+        for label, pattern in self._patterns:
+            if pattern.search(text):
+                found.append(label)
+                text = pattern.sub(" ", text)
+        return found
+
+    def __call__(self, expected: str, reply: str) -> MetricResult:
+        found = self.parse(reply)
+        if len(found) == 1 and found[0] == expected:
+            return MetricResult(1.0, f"Correct: the intent is {expected}.")
+        if not found:
+            return MetricResult(
+                0.0,
+                f"Wrong: the answer named no valid intent label; expected {expected}. "
+                "Answer with exactly one label from the list.",
+            )
+        if len(found) > 1:
+            return MetricResult(
+                0.0,
+                f"Wrong: the answer named several labels ({', '.join(found)}); expected only {expected}. "
+                "Give exactly one label.",
+            )
+        hint = f" ({self.descriptions[expected]})" if expected in self.descriptions else ""
+        return MetricResult(0.0, f"Wrong: answered {found[0]}, but the intent is {expected}{hint}.")
