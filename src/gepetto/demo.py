@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gepetto demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="1.5b", help="embedded model for task and reflection (default: 1.5b)")
     p.add_argument("--budget", type=int, default=150, help="rollout budget (default: 150)")
+    p.add_argument("--max-minutes", type=float, default=10.0, help="wall-clock limit of the optimization (default: 10)")
     p.add_argument("--minibatch", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-val", type=int, default=30)
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         config = Config(
             max_rollouts=args.budget, minibatch_size=args.minibatch, seed=args.seed,
+            max_seconds=args.max_minutes * 60,
             reflection=ReflectionConfig(max_tokens=512),
         )
         result = optimize(

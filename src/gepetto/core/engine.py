@@ -354,7 +354,7 @@ class Engine:
         cfg = self.config
         started = self.clock()
         state = _State(
-            records=[], table=ScoreTable(len(self.valset)), lineage=Lineage(), budget=Budget(cfg.max_rollouts),
+            records=[], table=ScoreTable(len(self.valset), cfg.tie_tolerance), lineage=Lineage(), budget=Budget(cfg.max_rollouts),
             sampler=EpochShuffledSampler(len(self.trainset), cfg.minibatch_size),
         )
         self._emit(RunStarted(0, 0, n_train=len(self.trainset), n_val=len(self.valset), max_rollouts=cfg.max_rollouts, modules=self.modules))

@@ -17,9 +17,120 @@ it has not been scored on).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
+
+
+class LeaderIndex:
+    """Per-column leaders of a growing score matrix, maintained cell by cell.
+
+    Rebuilding the leader matrix costs O(candidates x instances) per iteration; GEPA adds
+    one candidate per iteration, so keeping it up to date costs O(instances) per new
+    row plus O(candidates) for each column whose best score rises. Parent sampling then
+    draws a leader with probability proportional to its wins and rejects it if it is
+    dominated (rejection sampling gives exactly Algorithm 2's distribution while checking
+    domination for one row instead of the whole front).
+    """
+
+    def __init__(self, n_cols: int, tie_tolerance: float) -> None:
+        self.n_cols = n_cols
+        self.tol = tie_tolerance
+        self.col_best = np.full(n_cols, -np.inf)
+        self.lead = np.zeros((0, n_cols), dtype=bool)
+        self.wins = np.zeros(0, dtype=np.int64)
+        self.n_rows = 0
+
+    def add_row(self) -> None:
+        if self.n_rows == self.lead.shape[0]:
+            grown = max(8, 2 * self.lead.shape[0])
+            lead = np.zeros((grown, self.n_cols), dtype=bool)
+            lead[: self.n_rows] = self.lead[: self.n_rows]
+            wins = np.zeros(grown, dtype=np.int64)
+            wins[: self.n_rows] = self.wins[: self.n_rows]
+            self.lead, self.wins = lead, wins
+        self.n_rows += 1
+
+    def update(self, matrix: np.ndarray, row: int, col: int) -> None:
+        """Cell (row, col) of ``matrix`` was just set; refresh leaders of ``col``."""
+        value = matrix[row, col]
+        if np.isnan(value):
+            return
+        if value > self.col_best[col]:
+            self.col_best[col] = value
+            column = matrix[: self.n_rows, col]
+            with np.errstate(invalid="ignore"):
+                fresh = column >= value - self.tol
+            old = self.lead[: self.n_rows, col]
+            self.wins[: self.n_rows] += fresh.astype(np.int64) - old.astype(np.int64)
+            self.lead[: self.n_rows, col] = fresh
+        elif value >= self.col_best[col] - self.tol and not self.lead[row, col]:
+            self.lead[row, col] = True
+            self.wins[row] += 1
+
+    def update_many(self, matrix: np.ndarray, row: int, cols: np.ndarray) -> None:
+        """Cells (row, cols) were just set: the vectorized form of :meth:`update`."""
+        cols = np.asarray(cols, dtype=np.int64)
+        values = matrix[row, cols]
+        scored = ~np.isnan(values)
+        cols, values = cols[scored], values[scored]
+        rising = values > self.col_best[cols]
+        if rising.any():
+            up = cols[rising]
+            self.col_best[up] = values[rising]
+            block = matrix[: self.n_rows][:, up]
+            with np.errstate(invalid="ignore"):
+                fresh = block >= (self.col_best[up] - self.tol)[None, :]
+            old = self.lead[: self.n_rows][:, up]
+            self.wins[: self.n_rows] += fresh.sum(axis=1) - old.sum(axis=1)
+            self.lead[: self.n_rows, up] = fresh
+        rest = cols[~rising]
+        joins = rest[(values[~rising] >= self.col_best[rest] - self.tol) & ~self.lead[row, rest]]
+        self.lead[row, joins] = True
+        self.wins[row] += joins.size
+
+    def dominated(self, row: int, means: np.ndarray) -> bool:
+        """Is ``row`` off the front (strict subset of another's wins, or same wins and
+        a lower mean / younger)? Only rows leading ``row``'s least-shared column can
+        dominate it."""
+        mine = self.lead[row, : self.n_cols]
+        cols = np.flatnonzero(mine)
+        if cols.size == 0:
+            return True
+        counts = self.lead[: self.n_rows][:, cols].sum(axis=0)
+        pivot = cols[np.argmin(counts)]
+        others = np.flatnonzero(self.lead[: self.n_rows, pivot])
+        others = others[(others != row) & (self.wins[others] >= self.wins[row])]
+        if others.size == 0:
+            return False
+        theirs = self.lead[others]
+        covers = ~np.any(mine[None, :] & ~theirs, axis=1)
+        for other in others[covers]:
+            if self.wins[other] > self.wins[row]:
+                return True
+            # identical win sets: higher mean, then older, stays
+            if (means[other], -other) > (means[row], -row):
+                return True
+        return False
+
+    def sample(self, rng: "random.Random", means: np.ndarray, eligible: np.ndarray) -> int | None:
+        """A front member drawn with probability proportional to its wins."""
+        weights = np.where(eligible[: self.n_rows], self.wins[: self.n_rows], 0)
+        total = int(weights.sum())
+        if total == 0:
+            return None
+        rows = np.flatnonzero(weights)
+        cumulative = np.cumsum(weights[rows])
+        rejected: set[int] = set()
+        while len(rejected) < rows.size:
+            pick = int(rows[np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")])
+            if pick in rejected:
+                continue
+            if not self.dominated(pick, means):
+                return pick
+            rejected.add(pick)
+        return None
 
 
 class ScoreTable:
@@ -27,40 +138,66 @@ class ScoreTable:
 
     Rows are candidates (pool indices), columns validation instances. Objective scores
     (named, when the metric returns several) live in parallel tables, one per name.
+    Storage grows by doubling, so adding a candidate does not copy the whole table.
     """
 
-    def __init__(self, n_instances: int) -> None:
+    def __init__(self, n_instances: int, tie_tolerance: float = 1e-9) -> None:
         if n_instances <= 0:
             raise ValueError("the validation set is empty; pass at least one validation example")
         self.n_instances = n_instances
-        self._scores = np.full((0, n_instances), np.nan)
+        self._rows = 0
+        self._data = np.full((8, n_instances), np.nan)
         self._objectives: dict[str, np.ndarray] = {}
+        self.leaders = LeaderIndex(n_instances, tie_tolerance)
 
     @property
     def n_candidates(self) -> int:
-        return self._scores.shape[0]
+        return self._rows
+
+    @property
+    def _scores(self) -> np.ndarray:
+        return self._data[: self._rows]
 
     @property
     def scores(self) -> np.ndarray:
         """A read-only view of the (candidates x instances) matrix."""
-        view = self._scores.view()
+        view = self._data[: self._rows].view()
         view.flags.writeable = False
         return view
 
+    def _grow(self, table: np.ndarray) -> np.ndarray:
+        grown = np.full((2 * table.shape[0], self.n_instances), np.nan)
+        grown[: table.shape[0]] = table
+        return grown
+
     def add_row(self) -> int:
-        self._scores = np.vstack([self._scores, np.full((1, self.n_instances), np.nan)])
-        for name, table in self._objectives.items():
-            self._objectives[name] = np.vstack([table, np.full((1, self.n_instances), np.nan)])
-        return self.n_candidates - 1
+        if self._rows == self._data.shape[0]:
+            self._data = self._grow(self._data)
+            for name, table in self._objectives.items():
+                self._objectives[name] = self._grow(table)
+        self._rows += 1
+        self.leaders.add_row()
+        return self._rows - 1
 
     def set(self, row: int, instance: int, score: float, objectives: dict[str, float] | None = None) -> None:
-        self._scores[row, instance] = float(score)
+        if not 0 <= row < self._rows:
+            raise IndexError(f"row {row} is not in the table (has {self._rows})")
+        self._data[row, instance] = float(score)
+        self.leaders.update(self._data, row, instance)
         for name, value in (objectives or {}).items():
             table = self._objectives.get(name)
             if table is None:
-                table = np.full(self._scores.shape, np.nan)
+                table = np.full(self._data.shape, np.nan)
                 self._objectives[name] = table
             table[row, instance] = float(value)
+
+    def set_row(self, row: int, instances: "np.ndarray | list[int]", scores: "np.ndarray | list[float]") -> None:
+        """Set many cells of one row at once (scores only; vectorized leader update)."""
+        if not 0 <= row < self._rows:
+            raise IndexError(f"row {row} is not in the table (has {self._rows})")
+        cols = np.asarray(instances, dtype=np.int64)
+        self._data[row, cols] = np.asarray(scores, dtype=float)
+        self.leaders.update_many(self._data, row, cols)
 
     def row(self, row: int) -> np.ndarray:
         return self._scores[row].copy()
@@ -68,11 +205,15 @@ class ScoreTable:
     def is_complete(self, row: int) -> bool:
         return not np.isnan(self._scores[row]).any()
 
+    def complete_rows(self) -> np.ndarray:
+        return ~np.isnan(self._scores).any(axis=1)
+
     def means(self) -> np.ndarray:
         """Mean over scored instances per candidate (NaN where nothing is scored)."""
-        with np.errstate(invalid="ignore"):
-            counts = (~np.isnan(self._scores)).sum(axis=1)
-            sums = np.nansum(self._scores, axis=1)
+        scores = self._scores
+        counts = (~np.isnan(scores)).sum(axis=1)
+        sums = np.nansum(scores, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
     def objective_names(self) -> list[str]:
@@ -83,7 +224,12 @@ class ScoreTable:
         names = self.objective_names()
         if not names:
             return np.zeros((self.n_candidates, 0))
-        cols = [np.nanmean(np.where(np.isnan(self._objectives[n]), np.nan, self._objectives[n]), axis=1) for n in names]
+        cols = []
+        for n in names:
+            table = self._objectives[n][: self._rows]
+            counts = (~np.isnan(table)).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cols.append(np.where(counts > 0, np.nansum(table, axis=1) / np.maximum(counts, 1), np.nan))
         return np.stack(cols, axis=1)
 
     def columns(self, frontier: str) -> np.ndarray:

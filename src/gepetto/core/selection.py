@@ -37,6 +37,16 @@ class ParetoSelector:
     tie_tolerance: float = 1e-9
 
     def select(self, table: ScoreTable, eligible: np.ndarray, rng: random.Random) -> int:
+        if (
+            self.frontier == "instance"
+            and bool(eligible.all())
+            and table.leaders.tol == self.tie_tolerance
+        ):
+            # fast path: incremental leaders + rejection sampling (same distribution)
+            pick = table.leaders.sample(rng, table.means(), eligible)
+            if pick is not None:
+                return pick
+            return _ranked_by_mean(table, eligible)[0]
         front = pareto_front(
             table.columns(self.frontier), tie_tolerance=self.tie_tolerance, eligible=eligible,
             means=table.means(),
