@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import signal
 import threading
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -64,6 +67,9 @@ def optimize(
     observers: Sequence[Observer] = (),
     usage: UsageTracker | None = None,
     stop: StopFlag | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    force: bool = False,
 ) -> Result:
     """Optimize the texts of ``system`` with GEPA and return the best candidate found.
 
@@ -71,6 +77,13 @@ def optimize(
     new texts (or pass a custom ``proposer``). ``usage``, when given, is the tracker the
     LMs record into; its per-role totals are copied into ``Result.lm_usage``.
     Ctrl-C stops after the current step and still returns a result.
+
+    ``run_dir`` records the run as it goes (SQLite, see :mod:`gepetto.store`). With
+    ``resume=True`` an interrupted run in ``run_dir`` continues where it stopped: the loop
+    is replayed from the stored evaluations and the run's own cache of reflection replies
+    (no system or model call for anything already done), then goes on. The stopping
+    settings (budget, time, patience) may differ on resume; anything else that shapes the
+    run must match, or the run directory is refused (``force=True`` overrides).
     """
     config = config or Config()
     seed = seed_candidate if seed_candidate is not None else getattr(system, "seed_candidate", None)
@@ -81,13 +94,51 @@ def optimize(
             raise ValueError("pass reflection_lm= (the LM that writes new instructions) or a custom proposer=")
         proposer = ReflectiveProposer(reflection_lm, config.reflection, perfect_score=config.perfect_score)
     stop = stop or StopFlag()
+    store = None
+    observers = list(observers)
+    if run_dir is not None:
+        from gepetto.store import RunStore
+
+        store = RunStore(run_dir)
+        store.begin(run_fingerprint(config, trainset, valset, seed), {"config": config.model_dump()}, resume=resume, force=force)
+        observers.insert(0, store)
+        if reflection_lm is not None and isinstance(proposer, ReflectiveProposer) and proposer.lm is reflection_lm:
+            proposer.lm = _run_local_cache(reflection_lm, Path(run_dir))
+    elif resume:
+        raise ValueError("resume=True needs run_dir= (the directory of the run to continue)")
     engine = Engine(
         system, trainset, valset, Candidate(seed), proposer, config, observers=observers, stop_requested=stop,
+        replay=store if resume else None,
     )
-    with graceful_sigint(stop):
-        result = engine.run()
+    try:
+        with graceful_sigint(stop):
+            result = engine.run()
+    finally:
+        if store is not None:
+            store.close()
     if usage is not None:
         from dataclasses import replace
 
         result = replace(result, lm_usage=usage.as_dict())
     return result
+
+
+_STOPPING_FIELDS = {"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"}
+
+
+def run_fingerprint(config: Config, trainset: Sequence[Any], valset: Sequence[Any], seed: Mapping[str, str]) -> str:
+    """What must match for a run directory to be resumed: the config except its stopping
+    settings, the data and the seed candidate."""
+    from gepetto.store.serialize import dumps
+
+    shaping = {k: v for k, v in config.model_dump().items() if k not in _STOPPING_FIELDS}
+    blob = dumps({"config": shaping, "train": list(trainset), "val": list(valset), "seed": dict(seed)})
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _run_local_cache(lm: LM, run_dir: Path) -> LM:
+    """Keep every reflection reply in the run directory, so a resumed run re-reads the
+    replies of the interrupted one instead of sampling new ones."""
+    from gepetto.lm.cache import CachedLM, ResponseCache
+
+    return CachedLM(lm, ResponseCache(run_dir / "reflection_cache.sqlite"), cache_sampled=True)

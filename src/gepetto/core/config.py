@@ -50,6 +50,9 @@ class Config(BaseModel):
     skip_perfect_minibatch: bool = True
     perfect_score: float = 1.0
     failure_score: float = 0.0
+    max_failed_batches: int = Field(
+        3, ge=1, description="stop (resumable) after this many consecutive batches where every rollout failed"
+    )
     reuse_evaluations: bool = Field(
         True, description="never pay twice for the same (candidate, example) evaluation"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -45,6 +45,22 @@ from gepetto.proposers.base import Proposer
 from gepetto.systems.adapter import ExampleResult, ModuleRecord, System
 
 
+class ReplaySource(Protocol):
+    """Results of an earlier, interrupted run of the same configuration.
+
+    A resumed run re-executes the loop from the start; every evaluation it needs that
+    the store already holds is served from there (and charged to the budget as it was
+    the first time), so the resumed run retraces the interrupted one step for step and
+    continues where it stopped without calling the system again.
+    """
+
+    def lookup(self, candidate_id: str, split: str, example: int, occurrence: int) -> ExampleResult | None: ...
+
+
+class SystemicFailure(Exception):
+    """Every rollout of several consecutive batches failed: the system or server is down."""
+
+
 def make_selector(config: Config) -> CandidateSelector:
     if config.selector == "pareto":
         return ParetoSelector(frontier=config.frontier, tie_tolerance=config.tie_tolerance)
@@ -72,6 +88,8 @@ class _State:
     since_best: int = 0
     idle_iterations: int = 0
     memo: dict[tuple[str, str, int], ExampleResult] = field(default_factory=dict)
+    occurrences: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    failed_batches: int = 0
 
 
 class Engine:
@@ -89,6 +107,7 @@ class Engine:
         observers: Sequence[Observer] = (),
         clock: Callable[[], float] = time.monotonic,
         stop_requested: Callable[[], bool] = lambda: False,
+        replay: ReplaySource | None = None,
     ) -> None:
         if len(trainset) == 0:
             raise ValueError("trainset is empty: reflection needs training examples to learn from")
@@ -110,6 +129,7 @@ class Engine:
         self.observers = list(observers)
         self.clock = clock
         self.stop_requested = stop_requested
+        self.replay = replay
         self.rng = random.Random(config.seed)
         self.selector = make_selector(config)
         self.modules = tuple(seed_candidate)
@@ -138,6 +158,17 @@ class Engine:
                 results[i] = cached
             else:
                 todo.append(i)
+        replayed: list[int] = []
+        if todo and self.replay is not None:
+            for i in list(todo):
+                key = (candidate.id, split, i)
+                found = self.replay.lookup(candidate.id, split, i, state.occurrences.get(key, 0))
+                if found is not None:
+                    results[i] = found
+                    replayed.append(i)
+            todo = [i for i in todo if i not in results]
+        if replayed:
+            self._settle(state, candidate, split, replayed, [results[i] for i in replayed], kind, pool_index, replayed=True)
         if todo:
             fresh = self.system.evaluate(candidate, [data[i] for i in todo], capture_traces=traces)
             if len(fresh) != len(todo):
@@ -145,17 +176,36 @@ class Engine:
                     f"the system returned {len(fresh)} results for {len(todo)} examples; "
                     "System.evaluate must return exactly one result per example, in order"
                 )
-            state.budget.spend(len(todo), kind)
             for i, result in zip(todo, fresh):
                 results[i] = result
-                state.memo[(candidate.id, split, i)] = result
-            self._emit(
-                EvaluationDone(
-                    state.iteration, state.budget.used, candidate=pool_index, split=split,
-                    example_ids=tuple(todo), scores=tuple(float(r.score) for r in fresh),
-                )
-            )
+            self._settle(state, candidate, split, todo, fresh, kind, pool_index, replayed=False)
+            if all(r.error for r in fresh):
+                state.failed_batches += 1
+                if state.failed_batches >= self.config.max_failed_batches:
+                    raise SystemicFailure(fresh[-1].error or "every rollout failed")
+            else:
+                state.failed_batches = 0
         return [results[i] for i in ids]
+
+    def _settle(
+        self, state: _State, candidate: Candidate, split: str, ids: Sequence[int], results: Sequence[ExampleResult],
+        kind: str, pool_index: int | None, *, replayed: bool,
+    ) -> None:
+        """Charge, memoize and announce a batch of results (fresh or replayed)."""
+        state.budget.spend(len(ids), kind)
+        occurrences = []
+        for i, result in zip(ids, results):
+            key = (candidate.id, split, i)
+            occurrences.append(state.occurrences.get(key, 0))
+            state.occurrences[key] = occurrences[-1] + 1
+            state.memo[key] = result
+        self._emit(
+            EvaluationDone(
+                state.iteration, state.budget.used, candidate=pool_index, split=split, example_ids=tuple(ids),
+                scores=tuple(float(r.score) for r in results), candidate_id=candidate.id, results=tuple(results),
+                occurrences=tuple(occurrences), replayed=replayed, kind=kind,
+            )
+        )
 
     def _score_on_val(self, state: _State, index: int, ids: Sequence[int] | None = None) -> None:
         ids = list(range(len(self.valset))) if ids is None else list(ids)
@@ -181,6 +231,12 @@ class Engine:
         state.lineage.add(parents)
         state.table.add_row()
         state.val_outputs.append([None] * len(self.valset))
+        self._emit(
+            CandidateAccepted(
+                state.iteration, state.budget.used, index=index, parents=parents, origin=origin, changed_modules=changed,
+                candidate_id=candidate.id, texts=candidate.to_dict(), note=note,
+            )
+        )
         return index
 
     def _complete_rows(self, state: _State) -> np.ndarray:
@@ -189,7 +245,7 @@ class Engine:
     def _best(self, state: _State) -> int:
         means = state.table.means()
         complete = self._complete_rows(state)
-        rows = [r for r in range(len(means)) if complete[r]]
+        rows = [r for r in range(len(means)) if complete[r]] or [0]
         return min(rows, key=lambda r: (-means[r], r))
 
     def _after_scoring(self, state: _State, index: int, previous_best: float) -> None:
@@ -240,7 +296,7 @@ class Engine:
             ProposalEvaluated(
                 state.iteration, state.budget.used, parent=proposal.parent, module=",".join(proposal.modules),
                 kind=proposal.kind, status=proposal.status, reason=proposal.reason,
-                parent_minibatch=proposal.parent_score, child_minibatch=proposal.child_score,
+                parent_minibatch=proposal.parent_score, child_minibatch=proposal.child_score, record=proposal,
             )
         )
 
@@ -292,7 +348,6 @@ class Engine:
         index = self._add_candidate(state, child, (parent,), "reflection", tuple(sorted(texts)))
         # the child continues the parent's round-robin, so every module gets its turn
         state.module_cursor[index] = state.module_cursor.get(parent, 0)
-        self._emit(CandidateAccepted(state.iteration, state.budget.used, index=index, parents=(parent,), origin="reflection", changed_modules=tuple(sorted(texts))))
         self._score_on_val(state, index)
         self._record(state, replace(base, status="accepted", child_score=child_sum, child_index=index, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
         self._after_scoring(state, index, previous_best)
@@ -340,7 +395,6 @@ class Engine:
         previous_best = float(means[self._best(state)])
         index = self._add_candidate(state, plan.candidate, (plan.first, plan.second), "merge", modules, note=f"ancestor #{plan.ancestor}")
         state.merges_done += 1
-        self._emit(CandidateAccepted(state.iteration, state.budget.used, index=index, parents=(plan.first, plan.second), origin="merge", changed_modules=modules))
         for i, result in zip(subsample, screen):
             state.table.set(index, i, result.score, dict(result.objectives or {}))
             state.val_outputs[index][i] = result.output
@@ -359,7 +413,12 @@ class Engine:
         )
         self._emit(RunStarted(0, 0, n_train=len(self.trainset), n_val=len(self.valset), max_rollouts=cfg.max_rollouts, modules=self.modules))
         seed_index = self._add_candidate(state, self.seed_candidate, (), "seed", ())
-        self._score_on_val(state, seed_index)
+        try:
+            self._score_on_val(state, seed_index)
+        except SystemicFailure as exc:
+            raise SystemicFailure(
+                f"every rollout of the seed candidate failed ({exc}); check that the task LM is reachable"
+            ) from exc
         self._after_scoring(state, seed_index, -np.inf)
 
         stop_reason = "budget"
@@ -370,8 +429,12 @@ class Engine:
                 break
             state.iteration += 1
             spent_before = state.budget.used
-            if not (state.merges_due > 0 and self._try_merge(state)):
-                self._reflect(state)
+            try:
+                if not (state.merges_due > 0 and self._try_merge(state)):
+                    self._reflect(state)
+            except SystemicFailure as exc:
+                stop_reason = f"systemic-failure: {exc}"
+                break
             state.idle_iterations = state.idle_iterations + 1 if state.budget.used == spent_before else 0
 
         best = self._best(state)

@@ -29,7 +29,8 @@ class IterationStarted(Event):
 
 @dataclass(frozen=True)
 class ProposalEvaluated(Event):
-    """A reflective or merge proposal and what happened to it."""
+    """A reflective or merge proposal and what happened to it (``record``: the full
+    :class:`~gepetto.core.result.ProposalRecord`)."""
 
     parent: int = -1
     module: str = ""
@@ -38,14 +39,20 @@ class ProposalEvaluated(Event):
     reason: str = ""
     parent_minibatch: float | None = None
     child_minibatch: float | None = None
+    record: Any = None
 
 
 @dataclass(frozen=True)
 class CandidateAccepted(Event):
+    """A candidate joined the pool (the seed too, with ``origin="seed"``)."""
+
     index: int = -1
     parents: tuple[int, ...] = ()
     origin: str = ""
     changed_modules: tuple[str, ...] = ()
+    candidate_id: str = ""
+    texts: dict[str, str] = field(default_factory=dict)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,13 +72,23 @@ class RunFinished(Event):
 
 @dataclass(frozen=True)
 class EvaluationDone(Event):
-    """One batch evaluation: which candidate, on which split, which examples."""
+    """One batch evaluation: which candidate, on which split, which examples.
+
+    ``results`` are the :class:`~gepetto.systems.adapter.ExampleResult` objects;
+    ``occurrences`` count earlier evaluations of the same (candidate, example) in this
+    run; ``replayed`` is True when the results came from a resumed run's store rather
+    than from the system (stores must not write them twice).
+    """
 
     candidate: int | None = None
     split: str = ""
     example_ids: tuple[int, ...] = ()
     scores: tuple[float, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    candidate_id: str = ""
+    results: tuple[Any, ...] = ()
+    occurrences: tuple[int, ...] = ()
+    replayed: bool = False
+    kind: str = ""
 
 
 class Observer(Protocol):
