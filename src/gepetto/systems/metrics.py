@@ -84,3 +84,43 @@ class LabelMetric:
             )
         hint = f" ({self.descriptions[expected]})" if expected in self.descriptions else ""
         return MetricResult(0.0, f"Wrong: answered {found[0]}, but the intent is {expected}{hint}.")
+
+
+_ANSWER_LINE = re.compile(r"(?:final answer|answer)\s*[:：]\s*(.+)", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def final_answer(reply: str) -> str:
+    """The reply's final answer: the last "Answer: ..." line, else the last non-empty line."""
+    marked = _ANSWER_LINE.findall(reply)
+    if marked:
+        return marked[-1].strip()
+    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s.-]", " ", text.lower()).split()).strip(" .")
+
+
+def exact_answer_metric(expected: str, reply: str) -> MetricResult:
+    """Exact match of the final answer (numbers compared as numbers).
+
+    A numeric final answer holding several different numbers is wrong: the metric does
+    not guess which one was meant.
+    """
+    answer = final_answer(reply)
+    if not answer:
+        return MetricResult(0.0, f"Wrong: the reply is empty; expected {expected}. End with 'Answer: <answer>'.")
+    exp_numbers = _NUMBER.findall(expected)
+    if len(exp_numbers) == 1 and _norm(expected) == _norm(exp_numbers[0]):
+        got = {float(n.replace(",", "")) for n in _NUMBER.findall(answer)}
+        target = float(exp_numbers[0].replace(",", ""))
+        if got == {target}:
+            return MetricResult(1.0, f"Correct: {expected}.")
+        if len(got) > 1:
+            return MetricResult(0.0, f"Wrong: the final answer '{answer}' names several numbers; expected only {expected}.")
+        return MetricResult(0.0, f"Wrong: the final answer was '{answer}', expected {expected}.")
+    if _norm(answer) == _norm(expected):
+        return MetricResult(1.0, f"Correct: {expected}.")
+    return MetricResult(0.0, f"Wrong: the final answer was '{answer}', expected {expected}.")

@@ -1,0 +1,185 @@
+"""``gepetto optimize TASK.yaml`` and ``gepetto resume RUN_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from gepetto.api import StopFlag, optimize
+from gepetto.core.candidate import Candidate
+from gepetto.lm.base import UsageTracker
+from gepetto.progress import LineProgress
+from gepetto.store import RunDirError, RunStore
+from gepetto.taskfile import TaskFile, TaskFileError, build_system, load_taskfile, make_lms, task_splits
+
+TASK_COPY = "task.yaml"
+
+
+def _add_display_flags(p: argparse.ArgumentParser) -> None:
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--plain", action="store_true", help="one log line per event (default when not a terminal)")
+    mode.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+
+def _add_override_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget", type=int, help="optimizer.max_rollouts")
+    p.add_argument("--seed", type=int, help="optimizer.seed")
+    p.add_argument("--max-minutes", type=float, help="optimizer.max_seconds / 60")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any task-file key, e.g. --set optimizer.selector=beam (repeatable)")
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    sets = list(args.set)
+    if args.budget is not None:
+        sets.append(f"optimizer.max_rollouts={args.budget}")
+    if args.seed is not None:
+        sets.append(f"optimizer.seed={args.seed}")
+    if args.max_minutes is not None:
+        sets.append(f"optimizer.max_seconds={args.max_minutes * 60}")
+    return sets
+
+
+def optimize_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="gepetto optimize", description="Optimize the program a task file describes.")
+    p.add_argument("taskfile", help="the task file (YAML)")
+    p.add_argument("--run-dir", help="where the run is recorded (default: the task file's run_dir, else runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run already in --run-dir")
+    p.add_argument("--force", action="store_true", help="resume even if the run dir holds a different configuration")
+    _add_override_flags(p)
+    _add_display_flags(p)
+    args = p.parse_args(argv)
+    try:
+        task = load_taskfile(args.taskfile, _overrides(args))
+    except TaskFileError as exc:
+        print(f"gepetto: {exc}", file=sys.stderr)
+        return 2
+    run_dir = Path(args.run_dir or task.run_dir or Path("runs") / (task.name or "run"))
+    return execute(task, run_dir, resume=args.resume, force=args.force, plain=args.plain, quiet=args.quiet)
+
+
+def resume_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="gepetto resume", description="Continue an interrupted run where it stopped.")
+    p.add_argument("run_dir")
+    _add_override_flags(p)
+    _add_display_flags(p)
+    args = p.parse_args(argv)
+    saved = Path(args.run_dir) / TASK_COPY
+    if not saved.exists():
+        print(f"gepetto: {args.run_dir} has no {TASK_COPY}; is it a run directory made by `gepetto optimize`?", file=sys.stderr)
+        return 2
+    try:
+        task = load_taskfile(saved, _overrides(args))
+    except TaskFileError as exc:
+        print(f"gepetto: {exc}", file=sys.stderr)
+        return 2
+    return execute(task, Path(args.run_dir), resume=True, force=False, plain=args.plain, quiet=args.quiet)
+
+
+def execute(task: TaskFile, run_dir: Path, *, resume: bool, force: bool, plain: bool, quiet: bool) -> int:
+    """Validate everything, then run (or resume) the optimization and print the outcome."""
+    try:
+        splits = task_splits(task)
+    except TaskFileError as exc:
+        print(f"gepetto: {exc}", file=sys.stderr)
+        return 2
+    if (run_dir / "run.sqlite").exists() and not resume:
+        print(f"gepetto: {run_dir} already holds a run. Continue it with `gepetto resume {run_dir}`, "
+              "or pass --run-dir with a new directory.", file=sys.stderr)
+        return 2
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / TASK_COPY).write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
+    tracker = UsageTracker()
+    stop = StopFlag()
+    interactive = sys.stdout.isatty() and not plain and not quiet
+    with contextlib.ExitStack() as stack:
+        try:
+            task_lm, reflection_lm = make_lms(task, tracker, stack)
+            system = build_system(task, task_lm, splits)
+        except TaskFileError as exc:
+            print(f"gepetto: {exc}", file=sys.stderr)
+            return 2
+        observers: list = []
+        if interactive:
+            from gepetto.cli.live import LiveProgress
+
+            observers.append(stack.enter_context(LiveProgress(tracker)))
+        elif not quiet:
+            observers.append(LineProgress())
+        print(f"gepetto: {task.name}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test; "
+              f"run dir {run_dir}", flush=True)
+        try:
+            result = optimize(
+                system, splits.train, splits.val, reflection_lm=reflection_lm, config=task.optimizer,
+                observers=observers, usage=tracker, stop=stop, run_dir=run_dir, resume=resume, force=force,
+            )
+        except RunDirError as exc:
+            print(f"gepetto: {exc}", file=sys.stderr)
+            return 2
+        store = RunStore(run_dir)
+        store.set_meta("lm_usage", json.dumps(result.lm_usage))
+        test_scores: dict[str, float] = {}
+        if splits.test and result.stop_reason != "interrupted":
+            seed = result.candidates[0].candidate
+            best = result.best_candidate
+            test_scores["seed"] = _mean(system, seed, splits.test)
+            test_scores["best"] = test_scores["seed"] if best == seed else _mean(system, best, splits.test)
+            store.set_meta("test_scores", json.dumps(test_scores))
+        store.close()
+    print(result.summary())
+    if test_scores:
+        print(f"test ({len(splits.test)} examples): seed {test_scores['seed']:.3f} -> best {test_scores['best']:.3f}")
+    print("best candidate:")
+    for module, text in result.best_candidate.items():
+        print(f"--- {module} ---\n{text}")
+    if result.stop_reason == "interrupted" or result.stop_reason.startswith("systemic-failure"):
+        print(f"\nthe run stopped early ({result.stop_reason}); continue it with: gepetto resume {run_dir}")
+    print(f"\nsee it with: gepetto show {run_dir}   |   gepetto report {run_dir}")
+    return 0
+
+
+def _mean(system, candidate: Candidate, examples) -> float:  # noqa: ANN001
+    results = system.evaluate(candidate, list(examples))
+    return sum(r.score for r in results) / max(len(results), 1)
+
+
+def evaluate_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="gepetto evaluate", description="Score a run's best (or a named) candidate on a split.")
+    p.add_argument("run_dir")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--candidate", type=int, help="candidate index (default: the best by validation mean)")
+    args = p.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    if not (run_dir / TASK_COPY).exists() or not (run_dir / "run.sqlite").exists():
+        print(f"gepetto: {run_dir} is not a run directory made by `gepetto optimize`", file=sys.stderr)
+        return 2
+    task = load_taskfile(run_dir / TASK_COPY)
+    splits = task_splits(task)
+    examples = getattr(splits, args.split)
+    if not examples:
+        print(f"gepetto: the task has no {args.split} examples", file=sys.stderr)
+        return 2
+    exported = RunStore(run_dir).export()
+    candidates = exported["candidates"]
+    if args.candidate is None:
+        scored = [c for c in candidates if c["val_mean"] is not None]
+        chosen = max(scored, key=lambda c: (c["val_mean"], -c["idx"]))
+    else:
+        matches = [c for c in candidates if c["idx"] == args.candidate]
+        if not matches:
+            print(f"gepetto: no candidate #{args.candidate}; the run has 0..{len(candidates) - 1}", file=sys.stderr)
+            return 2
+        chosen = matches[0]
+    tracker = UsageTracker()
+    with contextlib.ExitStack() as stack:
+        task_lm, _ = make_lms(task, tracker, stack)
+        system = build_system(task, task_lm, splits)
+        score = _mean(system, Candidate(chosen["texts"]), examples)
+    print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {score:.3f}")
+    return 0

@@ -1,0 +1,116 @@
+"""The command line end to end, against a fake OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from gepetto.cli import main
+from gepetto.proposers.reflective import SYSTEM_PROMPT
+from tests.lm.lm_fakes import FakeOpenAIServer, ok
+
+LABELS = ["fruit", "animal", "color"]
+WORDS = {"fruit": ["apple", "pear", "plum", "mango"], "animal": ["cat", "horse", "otter", "crow"], "color": ["red", "teal", "ochre", "navy"]}
+
+
+def respond(body):
+    system = body["messages"][0]["content"]
+    user = body["messages"][-1]["content"]
+    if system == SYSTEM_PROMPT:
+        return ok("```\nSort the word into its category: fruit, animal or color. Answer with the category only.\n```")
+    if "category" in system:
+        word = user.split()[-1]
+        return ok(next(label for label, words in WORDS.items() if word in words))
+    return ok("fruit")
+
+
+@pytest.fixture
+def fake():
+    server = FakeOpenAIServer().start()
+    server.default = respond
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def taskfile(tmp_path: Path, fake) -> Path:
+    rng = random.Random(0)
+    rows = [{"text": f"Which kind is {w}", "label": label} for label, words in WORDS.items() for w in words for _ in range(3)]
+    rng.shuffle(rows)
+    (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "task.yaml").write_text(f"""
+name: kinds
+data:
+  train: data.jsonl
+  input: text
+  target: label
+  split: {{train: 12, val: 8, test: 6, seed: 1}}
+program:
+  kind: classifier
+  instruction: "Answer with one word."
+task_lm:
+  base_url: {fake.url}/v1
+  model: fake
+optimizer:
+  max_rollouts: 60
+  minibatch_size: 3
+""")
+    return tmp_path / "task.yaml"
+
+
+def test_optimize_show_runs_evaluate(taskfile: Path, tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "runs" / "kinds"
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--plain"]) == 0
+    out = capsys.readouterr().out
+    assert "test (6 examples): seed" in out and "-> best 1.000" in out
+    assert (run_dir / "run.sqlite").exists() and (run_dir / "task.yaml").exists()
+
+    assert main(["show", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "best candidate #1" in out and "category" in out
+
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "kinds" in capsys.readouterr().out
+
+    assert main(["evaluate", str(run_dir), "--split", "test"]) == 0
+    assert "on test (6 examples): 1.000" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "--split", "val", "--candidate", "0"]) == 0
+    assert "candidate #0 on val" in capsys.readouterr().out
+
+
+def test_resume_continues_with_a_larger_budget(taskfile: Path, tmp_path: Path, capsys, fake) -> None:
+    run_dir = tmp_path / "r"
+    # a proposer that never improves: replace the reflection answer with chatter
+    fake.default = lambda body: ok("Certainly! Please provide the inputs.") if body["messages"][0]["content"] == SYSTEM_PROMPT else respond(body)
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--budget", "20", "--quiet"]) == 0
+    assert main(["resume", str(run_dir), "--budget", "40", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "40 rollouts" in out or "/40 rollouts" in out
+
+
+def test_clear_errors(taskfile: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(taskfile.read_text().replace("max_rollouts: 60", "max_rolouts: 60"))
+    assert main(["optimize", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "optimizer.max_rolouts" in err and "unknown key" in err
+
+    wrong_field = tmp_path / "field.yaml"
+    wrong_field.write_text(taskfile.read_text().replace("target: label", "target: intent"))
+    assert main(["optimize", str(wrong_field), "--run-dir", str(tmp_path / "w")]) == 2
+    assert "field(s) ['intent'] not found" in capsys.readouterr().err
+
+    assert main(["optimize", str(taskfile), "--set", "optimizer.selector=best"]) == 2
+    assert "optimizer.selector" in capsys.readouterr().err
+
+    run_dir = tmp_path / "once"
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--quiet"]) == 2
+    assert "gepetto resume" in capsys.readouterr().err
+
+    assert main(["show", str(tmp_path / "nothing")]) == 2
+    assert main(["frobnicate"]) == 2
