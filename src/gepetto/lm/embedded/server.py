@@ -174,6 +174,19 @@ class EmbeddedServer:
         return f"http://{_url_host(self.host)}:{self.port}"
 
     @property
+    def identity(self) -> str:
+        """A cache identity that survives restarts: the model, not the (random) port.
+
+        Pass it to the client (``make_lm(..., identity=server.identity)``) so that a
+        second run against a freshly started server reuses the first run's replies.
+        """
+        try:
+            size = self.model_path.stat().st_size
+        except OSError:
+            size = 0
+        return f"embedded|{self.model}|{size}"
+
+    @property
     def base_url(self) -> str:
         """The OpenAI-compatible API root, e.g. ``http://127.0.0.1:PORT/v1``."""
         return self.url + "/v1"

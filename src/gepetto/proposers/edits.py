@@ -1,0 +1,267 @@
+"""Typed edits for small reflection models: the model writes one short line, code edits
+the instruction.
+
+Why: asked to rewrite a whole instruction from rendered traces, a 0.5B-1.5B model mostly
+returns chatter, echoes of the examples or near-copies of the old text (see the README's
+measurements). Asked for one thing in a fixed form — a definition of one label that tells
+it apart from the label it was confused with, or one general rule — it answers usably.
+The error analysis (which label was confused with which, which examples show it) is done
+here in code, and the edit is applied by code, so the instruction keeps its structure:
+
+    <the instruction>
+
+    Label definitions:
+    - card_arrival: ...
+    - lost_or_stolen_card: ...
+
+    Rules:
+    - ...
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from gepetto.core.candidate import Candidate
+from gepetto.core.config import ReflectionConfig
+from gepetto.lm.base import LM, LMError
+from gepetto.proposers.base import Attempt, Proposal
+from gepetto.proposers.refusal import RefusalRules
+from gepetto.systems.adapter import ModuleRecord
+from gepetto.systems.metrics import LabelMetric
+
+DEFINITIONS_HEADER = "Label definitions:"
+RULES_HEADER = "Rules:"
+EDIT_SYSTEM_PROMPT = "You write short, general guidance for a text classifier or assistant. You reply with one line only."
+
+_LINE = re.compile(r"^\s*-\s*([^:\n]+):\s*(.+)$")
+
+
+def split_sections(text: str) -> tuple[str, dict[str, str], list[str]]:
+    """(body, definitions, rules) of an instruction built by this module."""
+    body_lines: list[str] = []
+    definitions: dict[str, str] = {}
+    rules: list[str] = []
+    section = "body"
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == DEFINITIONS_HEADER:
+            section = "definitions"
+            continue
+        if stripped == RULES_HEADER:
+            section = "rules"
+            continue
+        if section == "definitions" and (m := _LINE.match(line)):
+            definitions[m.group(1).strip()] = m.group(2).strip()
+        elif section == "rules" and stripped.startswith("-"):
+            rules.append(stripped[1:].strip())
+        elif section == "body":
+            body_lines.append(line)
+        elif stripped:
+            body_lines.append(line)
+    return "\n".join(body_lines).rstrip(), definitions, rules
+
+
+def join_sections(body: str, definitions: dict[str, str], rules: list[str]) -> str:
+    parts = [body.rstrip()]
+    if definitions:
+        parts.append(DEFINITIONS_HEADER + "\n" + "\n".join(f"- {k}: {v}" for k, v in definitions.items()))
+    if rules:
+        parts.append(RULES_HEADER + "\n" + "\n".join(f"- {r}" for r in rules))
+    return "\n\n".join(parts)
+
+
+def _clean_line(reply: str, prefix: str) -> str:
+    """The first non-empty line of a reply, with the expected ``prefix:`` and quotes removed."""
+    for line in reply.strip().splitlines():
+        line = line.strip().strip("`").strip()
+        if not line:
+            continue
+        if line.lower().startswith(prefix.lower() + ":"):
+            line = line[len(prefix) + 1 :].strip()
+        elif line.lower().startswith("- " + prefix.lower() + ":"):
+            line = line[len(prefix) + 3 :].strip()
+        return line.strip('"').strip("'").strip()
+    return ""
+
+
+@dataclass
+class EditProposer:
+    """Proposes one typed edit per call: a label definition (classification) or a rule.
+
+    ``labels``: the label set when the module is a classifier (inferred from the
+    ``expected`` values seen when not given). ``use_grammar`` constrains the reply with
+    a llama.cpp GBNF grammar (only for servers that accept ``grammar``).
+    """
+
+    lm: LM
+    config: ReflectionConfig = field(default_factory=ReflectionConfig)
+    labels: Sequence[str] | None = None
+    perfect_score: float = 1.0
+    use_grammar: bool = False
+    max_words: int = 25
+    max_rules: int = 8
+    examples_per_label: int = 4
+    rules: RefusalRules = field(default_factory=lambda: RefusalRules(copy_ngram=5))
+    _memory: dict[str, list[str]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ bookkeeping
+    def _remember(self, records: Sequence[ModuleRecord]) -> None:
+        for r in records:
+            if r.expected is None:
+                continue
+            text = _input_text(r)
+            bucket = self._memory.setdefault(r.expected, [])
+            if text not in bucket:
+                bucket.append(text)
+
+    def _label_set(self) -> list[str] | None:
+        if self.labels is not None:
+            return list(self.labels)
+        seen = list(self._memory)
+        if 2 <= len(seen) <= 40 and all(len(label.split()) <= 4 for label in seen):
+            return seen
+        return None
+
+    # --------------------------------------------------------------- propose
+    def propose(
+        self,
+        candidate: Candidate,
+        module: str,
+        records: Sequence[ModuleRecord],
+        *,
+        rng: random.Random,
+        iteration: int,
+    ) -> Proposal:
+        self._remember(records)
+        current = candidate[module]
+        failures = [r for r in records if r.score is None or r.score < self.perfect_score]
+        if not failures:
+            return Proposal(module, None, (Attempt("no-failure", ""),))
+        labels = self._label_set()
+        body, definitions, rules = split_sections(current)
+        attempts: list[Attempt] = []
+        for attempt in range(self.config.max_resamples + 1):
+            failure = failures[(iteration + attempt) % len(failures)]
+            plan = self._plan(failure, labels, rng)
+            messages, prefix, grammar = self._messages(plan, current, failure, labels)
+            params = {"grammar": grammar} if (grammar and self.use_grammar) else {}
+            try:
+                completion = self.lm.complete(
+                    messages, temperature=self.config.temperature, max_tokens=96,
+                    sample_index=iteration * 100 + attempt, **params,
+                )
+            except LMError as exc:
+                attempts.append(Attempt("lm-error", str(exc)))
+                continue
+            line = _clean_line(completion.text, prefix)
+            reason = self._check_line(line, completion.truncated)
+            new_text = None
+            if reason is None:
+                if plan[0] == "define":
+                    new_defs = dict(definitions)
+                    new_defs[plan[1]] = line
+                    new_text = join_sections(body, new_defs, rules)
+                else:
+                    new_rules = (rules + [line])[-self.max_rules :]
+                    new_text = join_sections(body, definitions, new_rules)
+                reason = self.rules.check(
+                    new_text, parent_text=current, training_inputs=[_input_text(r) for r in records]
+                    + [t for texts in self._memory.values() for t in texts],
+                )
+            attempts.append(Attempt(reason, completion.text, new_text))
+            if reason is None:
+                return Proposal(module, new_text, tuple(attempts))
+        return Proposal(module, None, tuple(attempts))
+
+    def _check_line(self, line: str, truncated: bool) -> str | None:
+        if truncated:
+            return "truncated"
+        if not line:
+            return "empty"
+        words = line.split()
+        if len(words) < 3:
+            return "fragment"
+        if len(words) > self.max_words * 2:
+            return "too-long"
+        return None
+
+    def _plan(self, failure: ModuleRecord, labels: list[str] | None, rng: random.Random) -> tuple[str, str, str | None]:
+        """("define", label, confused_with) for a classification error, else ("rule", "", None)."""
+        if labels and failure.expected in labels:
+            answered = LabelMetric(labels).parse(failure.output or "")
+            confused = answered[0] if len(answered) == 1 and answered[0] != failure.expected else None
+            return ("define", failure.expected, confused)
+        return ("rule", "", None)
+
+    def _messages(
+        self, plan: tuple[str, str, str | None], current: str, failure: ModuleRecord, labels: list[str] | None
+    ) -> tuple[list[dict[str, str]], str, str | None]:
+        kind, label, confused = plan
+        if kind == "define":
+            assert labels is not None
+            examples = self._memory.get(label, [])[: self.examples_per_label]
+            lines = [
+                f"A model sorts texts into these labels: {', '.join(labels)}.",
+                f'Here are texts whose label is "{label}":',
+                *[f"- {_short(t)}" for t in examples],
+            ]
+            if confused:
+                others = self._memory.get(confused, [])[:3]
+                lines.append(f'The model wrongly answered "{confused}" for one of them.')
+                if others:
+                    lines.append(f'Texts whose label really is "{confused}":')
+                    lines += [f"- {_short(t)}" for t in others]
+                lines.append(
+                    f'Write a definition of "{label}" in at most {self.max_words} words that tells it apart from "{confused}".'
+                )
+            else:
+                lines.append(f'Write a definition of "{label}" in at most {self.max_words} words.')
+            lines += [
+                "Describe in general what such texts ask about; do not quote the texts.",
+                "Reply in this form:",
+                f"{label}: <definition>",
+            ]
+            grammar = f'root ::= "{_gbnf_escape(label)}: " [^\\n]{{10,200}}'
+            return _chat("\n".join(lines)), label, grammar
+        lines = [
+            "A model follows this instruction:",
+            current.strip(),
+            "",
+            "On this input it answered wrongly.",
+            f"Input: {_short(_input_text(failure), 600)}",
+            f"Its answer: {_short(failure.output or '(empty)', 300)}",
+        ]
+        if failure.expected:
+            lines.append(f"Expected: {_short(failure.expected, 300)}")
+        if failure.feedback:
+            lines.append(f"Feedback: {_short(failure.feedback, 400)}")
+        lines += [
+            f"Write one general rule, one sentence of at most {self.max_words} words, that would help the model "
+            "answer inputs like this correctly. Do not mention this specific input.",
+            "Reply in this form:",
+            "Rule: <rule>",
+        ]
+        grammar = 'root ::= "Rule: " [^\\n]{10,200}'
+        return _chat("\n".join(lines)), "Rule", grammar
+
+
+def _chat(user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": EDIT_SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def _input_text(record: ModuleRecord) -> str:
+    values = [str(v) for v in record.inputs.values()]
+    return values[0] if len(values) == 1 else " | ".join(values)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _gbnf_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

@@ -1,0 +1,102 @@
+"""Typed edits: code does the error analysis and applies the edit; the LM writes one line."""
+
+from __future__ import annotations
+
+import random
+
+from gepetto import Candidate, Config, ModuleRecord, ReflectionConfig, optimize
+from gepetto.lm import ScriptedLM
+from gepetto.proposers.edits import DEFINITIONS_HEADER, EditProposer, join_sections, split_sections
+from gepetto.systems.metrics import LabelMetric
+from gepetto.systems.prompt_system import PromptSystem
+
+LABELS = ["card_arrival", "lost_or_stolen_card", "declined_transfer"]
+
+
+def rec(text: str, expected: str, output: str, score: float) -> ModuleRecord:
+    return ModuleRecord("classify", {"input": text}, output, f"expected {expected}", score, expected)
+
+
+def test_sections_round_trip() -> None:
+    text = join_sections("Classify the query.", {"a": "about A", "b": "about B"}, ["Answer with one label."])
+    assert split_sections(text) == ("Classify the query.", {"a": "about A", "b": "about B"}, ["Answer with one label."])
+    assert split_sections("Just a body.\nTwo lines.") == ("Just a body.\nTwo lines.", {}, [])
+
+
+def test_confusion_becomes_a_definition_request_and_is_applied_by_code() -> None:
+    lm = ScriptedLM(replies=["card_arrival: the customer is waiting for a new card that has not been delivered yet"])
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS, use_grammar=True)
+    records = [
+        rec("My new card still has not come in the mail", "card_arrival", "lost_or_stolen_card", 0.0),
+        rec("I think someone took my card", "lost_or_stolen_card", "lost_or_stolen_card", 1.0),
+    ]
+    candidate = Candidate({"classify": "Classify the query. Answer with the label only."})
+    proposal = proposer.propose(candidate, "classify", records, rng=random.Random(0), iteration=1)
+    assert proposal.text is not None
+    body, definitions, rules = split_sections(proposal.text)
+    assert body == "Classify the query. Answer with the label only."
+    assert definitions == {"card_arrival": "the customer is waiting for a new card that has not been delivered yet"}
+    prompt = lm.calls[0].messages[-1]["content"]
+    # code did the error analysis: the confusion and examples of both labels are named
+    assert '"card_arrival"' in prompt and 'wrongly answered "lost_or_stolen_card"' in prompt
+    assert "someone took my card" in prompt
+    assert lm.calls[0].params["grammar"].startswith('root ::= "card_arrival: "')
+
+
+def test_second_definition_of_a_label_replaces_the_first() -> None:
+    lm = ScriptedLM(replies=["card_arrival: a new card that has not arrived at the customer's address yet"])
+    current = join_sections("Classify.", {"card_arrival": "old words", "declined_transfer": "a transfer was refused"}, [])
+    proposal = EditProposer(lm, labels=LABELS).propose(
+        Candidate({"classify": current}), "classify", [rec("where is my card", "card_arrival", "declined_transfer", 0.0)],
+        rng=random.Random(0), iteration=2,
+    )
+    _, definitions, _ = split_sections(proposal.text or "")
+    assert definitions["card_arrival"].startswith("a new card") and definitions["declined_transfer"] == "a transfer was refused"
+    assert list(definitions) == ["card_arrival", "declined_transfer"]
+
+
+def test_non_classification_failures_get_a_rule() -> None:
+    lm = ScriptedLM(replies=["Rule: Always convert the final result to hexadecimal before answering."])
+    record = ModuleRecord("format", {"value": "42"}, "42", "the answer must be written in hexadecimal", 0.0, None)
+    proposal = EditProposer(lm).propose(Candidate({"format": "Write the number."}), "format", [record], rng=random.Random(0), iteration=0)
+    assert proposal.text == "Write the number.\n\nRules:\n- Always convert the final result to hexadecimal before answering."
+
+
+def test_copied_training_text_and_chatter_are_refused_then_resampled() -> None:
+    lm = ScriptedLM(replies=[
+        "card_arrival: My new card still has not come in the mail",  # copies the input
+        "card_arrival: Sure! Please provide the texts.",  # chatter
+        "card_arrival: waiting for a card that was ordered but not delivered",
+    ])
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=2), labels=LABELS).propose(
+        Candidate({"classify": "Classify."}), "classify",
+        [rec("My new card still has not come in the mail", "card_arrival", "lost_or_stolen_card", 0.0)],
+        rng=random.Random(0), iteration=0,
+    )
+    assert [a.refusal for a in proposal.attempts] == ["copied-training-input", "chatter", None]
+    assert DEFINITIONS_HEADER in (proposal.text or "")
+
+
+def test_edits_strategy_drives_a_run_to_the_right_labels() -> None:
+    """A fake task model that only gets label X right once X is defined in its instruction."""
+    data = [{"text": f"query {i} about {lab}", "label": lab} for i in range(4) for lab in LABELS]
+
+    def task_respond(messages):
+        instruction, query = messages[0]["content"], messages[-1]["content"]
+        _, definitions, _ = split_sections(instruction)
+        truth = query.split(" about ")[1]
+        return truth if truth in definitions or truth == LABELS[0] else LABELS[0]
+
+    def reflection_respond(messages):
+        prompt = messages[-1]["content"]
+        label = prompt.split('Write a definition of "')[1].split('"')[0]
+        return f"{label}: texts that are generally about {label.replace('_', ' ')} matters"
+
+    metric = LabelMetric(LABELS)
+    system = PromptSystem(ScriptedLM(respond=task_respond), "Classify the query.", lambda ex: ex["text"],
+                          lambda ex, reply: metric(ex["label"], reply), module="classify", expected=lambda ex: ex["label"])
+    config = Config(max_rollouts=80, minibatch_size=3, reflection=ReflectionConfig(strategy="edits"))
+    result = optimize(system, data, data[:9], reflection_lm=ScriptedLM(respond=reflection_respond), config=config)
+    assert result.seed_score < 0.5 and result.best_score == 1.0
+    _, definitions, _ = split_sections(result.best_candidate["classify"])
+    assert set(definitions) >= set(LABELS[1:])
