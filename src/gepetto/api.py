@@ -99,6 +99,8 @@ def optimize(
                 reflection_lm, config.reflection, perfect_score=config.perfect_score,
                 use_grammar=config.reflection.use_grammar,
             )
+            if hasattr(system, "labelled_inputs"):
+                proposer.prime(system.labelled_inputs(trainset))
         else:
             proposer = ReflectiveProposer(reflection_lm, config.reflection, perfect_score=config.perfect_score)
     stop = stop or StopFlag()

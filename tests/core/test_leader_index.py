@@ -38,6 +38,7 @@ def test_incremental_leaders_match_recomputed(kind: str, seed: int) -> None:
     index = table.leaders
     assert np.array_equal(index.lead[: shape[0]], lead)
     assert np.array_equal(index.wins[: shape[0]], lead.sum(axis=1))
+    assert np.array_equal(index.col_count, lead.sum(axis=0))
     assert np.allclose(index.col_best, best)
     front = set(pareto_front(matrix).members)
     means = table.means()
@@ -76,3 +77,5 @@ def test_row_updates_match_cell_updates(seed: int) -> None:
         by_row.set_row(r, half[10:], matrix[r, half[10:]])
     assert np.array_equal(by_cell.leaders.lead[:15], by_row.leaders.lead[:15])
     assert np.array_equal(by_cell.leaders.wins[:15], by_row.leaders.wins[:15])
+    assert np.array_equal(by_row.leaders.col_count, by_row.leaders.lead[:15].sum(axis=0))
+    assert np.allclose(by_row.means(), matrix.mean(axis=1))

@@ -25,7 +25,7 @@ def test_sections_round_trip() -> None:
 
 def test_confusion_becomes_a_definition_request_and_is_applied_by_code() -> None:
     lm = ScriptedLM(replies=["card_arrival: the customer is waiting for a new card that has not been delivered yet"])
-    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS, use_grammar=True)
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS, use_grammar=True, define_all_first=False)
     records = [
         rec("My new card still has not come in the mail", "card_arrival", "lost_or_stolen_card", 0.0),
         rec("I think someone took my card", "lost_or_stolen_card", "lost_or_stolen_card", 1.0),
@@ -55,6 +55,21 @@ def test_second_definition_of_a_label_replaces_the_first() -> None:
     assert list(definitions) == ["card_arrival", "declined_transfer"]
 
 
+def test_first_edit_defines_every_label_that_has_examples() -> None:
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions generally about this kind of banking problem"))
+    proposer = EditProposer(lm, labels=LABELS + ["card_payment_declined"])
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(6)])
+    proposal = proposer.propose(
+        Candidate({"classify": "Classify."}), "classify", [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)],
+        rng=random.Random(0), iteration=1,
+    )
+    _, definitions, _ = split_sections(proposal.text or "")
+    assert list(definitions) == LABELS  # the distractor label has no examples: not defined
+    assert len(lm.calls) == 3
+    first_prompt = lm.calls[0].messages[-1]["content"]
+    assert first_prompt.count("- text") == 4  # examples_per_label examples shown
+
+
 def test_non_classification_failures_get_a_rule() -> None:
     lm = ScriptedLM(replies=["Rule: Always convert the final result to hexadecimal before answering."])
     record = ModuleRecord("format", {"value": "42"}, "42", "the answer must be written in hexadecimal", 0.0, None)
@@ -68,7 +83,7 @@ def test_copied_training_text_and_chatter_are_refused_then_resampled() -> None:
         "card_arrival: Sure! Please provide the texts.",  # chatter
         "card_arrival: waiting for a card that was ordered but not delivered",
     ])
-    proposal = EditProposer(lm, ReflectionConfig(max_resamples=2), labels=LABELS).propose(
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=2), labels=LABELS, define_all_first=False).propose(
         Candidate({"classify": "Classify."}), "classify",
         [rec("My new card still has not come in the mail", "card_arrival", "lost_or_stolen_card", 0.0)],
         rng=random.Random(0), iteration=0,

@@ -240,7 +240,7 @@ class Engine:
         return index
 
     def _complete_rows(self, state: _State) -> np.ndarray:
-        return np.array([state.table.is_complete(r) for r in range(state.table.n_candidates)], dtype=bool)
+        return state.table.complete_rows()
 
     def _best(self, state: _State) -> int:
         means = state.table.means()

@@ -40,6 +40,7 @@ class LeaderIndex:
         self.col_best = np.full(n_cols, -np.inf)
         self.lead = np.zeros((0, n_cols), dtype=bool)
         self.wins = np.zeros(0, dtype=np.int64)
+        self.col_count = np.zeros(n_cols, dtype=np.int64)  # leaders per column
         self.n_rows = 0
 
     def add_row(self) -> None:
@@ -65,9 +66,11 @@ class LeaderIndex:
             old = self.lead[: self.n_rows, col]
             self.wins[: self.n_rows] += fresh.astype(np.int64) - old.astype(np.int64)
             self.lead[: self.n_rows, col] = fresh
+            self.col_count[col] = int(fresh.sum())
         elif value >= self.col_best[col] - self.tol and not self.lead[row, col]:
             self.lead[row, col] = True
             self.wins[row] += 1
+            self.col_count[col] += 1
 
     def update_many(self, matrix: np.ndarray, row: int, cols: np.ndarray) -> None:
         """Cells (row, cols) were just set: the vectorized form of :meth:`update`."""
@@ -85,10 +88,12 @@ class LeaderIndex:
             old = self.lead[: self.n_rows][:, up]
             self.wins[: self.n_rows] += fresh.sum(axis=1) - old.sum(axis=1)
             self.lead[: self.n_rows, up] = fresh
+            self.col_count[up] = fresh.sum(axis=0)
         rest = cols[~rising]
         joins = rest[(values[~rising] >= self.col_best[rest] - self.tol) & ~self.lead[row, rest]]
         self.lead[row, joins] = True
         self.wins[row] += joins.size
+        self.col_count[joins] += 1
 
     def dominated(self, row: int, means: np.ndarray) -> bool:
         """Is ``row`` off the front (strict subset of another's wins, or same wins and
@@ -98,14 +103,12 @@ class LeaderIndex:
         cols = np.flatnonzero(mine)
         if cols.size == 0:
             return True
-        counts = self.lead[: self.n_rows][:, cols].sum(axis=0)
-        pivot = cols[np.argmin(counts)]
+        pivot = cols[np.argmin(self.col_count[cols])]
         others = np.flatnonzero(self.lead[: self.n_rows, pivot])
         others = others[(others != row) & (self.wins[others] >= self.wins[row])]
         if others.size == 0:
             return False
-        theirs = self.lead[others]
-        covers = ~np.any(mine[None, :] & ~theirs, axis=1)
+        covers = self.lead[np.ix_(others, cols)].all(axis=1)
         for other in others[covers]:
             if self.wins[other] > self.wins[row]:
                 return True
@@ -149,6 +152,9 @@ class ScoreTable:
         self._data = np.full((8, n_instances), np.nan)
         self._objectives: dict[str, np.ndarray] = {}
         self.leaders = LeaderIndex(n_instances, tie_tolerance)
+        # running sums and counts per row keep means() O(candidates)
+        self._sums = np.zeros(8)
+        self._counts = np.zeros(8, dtype=np.int64)
 
     @property
     def n_candidates(self) -> int:
@@ -175,6 +181,8 @@ class ScoreTable:
             self._data = self._grow(self._data)
             for name, table in self._objectives.items():
                 self._objectives[name] = self._grow(table)
+            self._sums = np.concatenate([self._sums, np.zeros(self._sums.size)])
+            self._counts = np.concatenate([self._counts, np.zeros(self._counts.size, dtype=np.int64)])
         self._rows += 1
         self.leaders.add_row()
         return self._rows - 1
@@ -182,7 +190,14 @@ class ScoreTable:
     def set(self, row: int, instance: int, score: float, objectives: dict[str, float] | None = None) -> None:
         if not 0 <= row < self._rows:
             raise IndexError(f"row {row} is not in the table (has {self._rows})")
+        old = self._data[row, instance]
+        if not np.isnan(old):
+            self._sums[row] -= old
+            self._counts[row] -= 1
         self._data[row, instance] = float(score)
+        if not np.isnan(self._data[row, instance]):
+            self._sums[row] += self._data[row, instance]
+            self._counts[row] += 1
         self.leaders.update(self._data, row, instance)
         for name, value in (objectives or {}).items():
             table = self._objectives.get(name)
@@ -196,23 +211,28 @@ class ScoreTable:
         if not 0 <= row < self._rows:
             raise IndexError(f"row {row} is not in the table (has {self._rows})")
         cols = np.asarray(instances, dtype=np.int64)
-        self._data[row, cols] = np.asarray(scores, dtype=float)
+        old = self._data[row, cols]
+        self._sums[row] -= np.nansum(old)
+        self._counts[row] -= int((~np.isnan(old)).sum())
+        new = np.asarray(scores, dtype=float)
+        self._data[row, cols] = new
+        self._sums[row] += np.nansum(new)
+        self._counts[row] += int((~np.isnan(new)).sum())
         self.leaders.update_many(self._data, row, cols)
 
     def row(self, row: int) -> np.ndarray:
         return self._scores[row].copy()
 
     def is_complete(self, row: int) -> bool:
-        return not np.isnan(self._scores[row]).any()
+        return bool(self._counts[row] == self.n_instances)
 
     def complete_rows(self) -> np.ndarray:
-        return ~np.isnan(self._scores).any(axis=1)
+        return self._counts[: self._rows] == self.n_instances
 
     def means(self) -> np.ndarray:
         """Mean over scored instances per candidate (NaN where nothing is scored)."""
-        scores = self._scores
-        counts = (~np.isnan(scores)).sum(axis=1)
-        sums = np.nansum(scores, axis=1)
+        counts = self._counts[: self._rows]
+        sums = self._sums[: self._rows]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 

@@ -105,10 +105,19 @@ class EditProposer:
     max_words: int = 25
     max_rules: int = 8
     examples_per_label: int = 4
+    define_all_first: bool = True
     rules: RefusalRules = field(default_factory=lambda: RefusalRules(copy_ngram=5))
     _memory: dict[str, list[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ bookkeeping
+    def prime(self, labelled_inputs: Sequence[tuple[str, str]]) -> None:
+        """Learn (input text, expected answer) pairs of the training set up front, so the
+        first definitions can be written from several examples per label."""
+        for text, expected in labelled_inputs:
+            bucket = self._memory.setdefault(expected, [])
+            if text not in bucket:
+                bucket.append(text)
+
     def _remember(self, records: Sequence[ModuleRecord]) -> None:
         for r in records:
             if r.expected is None:
@@ -143,6 +152,8 @@ class EditProposer:
             return Proposal(module, None, (Attempt("no-failure", ""),))
         labels = self._label_set()
         body, definitions, rules = split_sections(current)
+        if labels and not definitions and self.define_all_first:
+            return self._define_all(module, current, body, rules, labels, records, iteration)
         attempts: list[Attempt] = []
         for attempt in range(self.config.max_resamples + 1):
             failure = failures[(iteration + attempt) % len(failures)]
@@ -176,6 +187,43 @@ class EditProposer:
             if reason is None:
                 return Proposal(module, new_text, tuple(attempts))
         return Proposal(module, None, tuple(attempts))
+
+    def _define_all(
+        self, module: str, current: str, body: str, rules: list[str], labels: list[str],
+        records: Sequence[ModuleRecord], iteration: int,
+    ) -> Proposal:
+        """One definition per label with examples, in a single edit: the structure a
+        careful person would write first (a label list with what each label means)."""
+        definitions: dict[str, str] = {}
+        attempts: list[Attempt] = []
+        for number, label in enumerate(labels):
+            if not self._memory.get(label):
+                continue  # a label without examples (e.g. a distractor) stays undefined
+            messages, prefix, grammar = self._messages(("define", label, None), current, records[0], labels)
+            params = {"grammar": grammar} if (grammar and self.use_grammar) else {}
+            try:
+                completion = self.lm.complete(
+                    messages, temperature=self.config.temperature, max_tokens=96,
+                    sample_index=iteration * 100 + number, **params,
+                )
+            except LMError as exc:
+                attempts.append(Attempt("lm-error", str(exc)))
+                continue
+            line = _clean_line(completion.text, prefix)
+            reason = self._check_line(line, completion.truncated)
+            attempts.append(Attempt(reason, completion.text, line if reason is None else None))
+            if reason is None:
+                definitions[label] = line
+        if not definitions:
+            return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
+        new_text = join_sections(body, definitions, rules)
+        reason = self.rules.check(
+            new_text, parent_text=current, training_inputs=[t for texts in self._memory.values() for t in texts]
+        )
+        if reason is not None:
+            attempts.append(Attempt(reason, new_text))
+            return Proposal(module, None, tuple(attempts))
+        return Proposal(module, new_text, tuple(attempts))
 
     def _check_line(self, line: str, truncated: bool) -> str | None:
         if truncated:

@@ -46,6 +46,18 @@ class PromptSystem:
     def seed_candidate(self) -> dict[str, str]:
         return {self.module: self.seed_instruction}
 
+    def labelled_inputs(self, examples: Sequence[Any]) -> list[tuple[str, str]]:
+        """(rendered input, expected answer) pairs, for proposers that learn from the
+        training set (see :meth:`gepetto.proposers.edits.EditProposer.prime`)."""
+        if self.expected is None:
+            return []
+        pairs = []
+        for example in examples:
+            expected = self.expected(example)
+            if expected is not None:
+                pairs.append((self.render(example), expected))
+        return pairs
+
     def messages(self, instruction: str, example: Any) -> list[dict[str, str]]:
         return [{"role": "system", "content": instruction}, {"role": "user", "content": self.render(example)}]
 
@@ -58,10 +70,11 @@ class PromptSystem:
                 self.messages(instruction, example), temperature=self.temperature, max_tokens=self.max_tokens,
                 **dict(self.extra_params),
             )
-        except LMError as exc:
-            feedback = f"The model call failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - any failed call is one failed rollout, not the end of the run
+            detail = str(exc) if isinstance(exc, LMError) else f"{type(exc).__name__}: {exc}"
+            feedback = f"The model call failed: {detail}"
             record = ModuleRecord(self.module, {"input": user}, "", feedback, self.failure_score, expected)
-            return ExampleResult(self.failure_score, None, feedback, records=(record,) if capture_traces else (), error=str(exc))
+            return ExampleResult(self.failure_score, None, feedback, records=(record,) if capture_traces else (), error=detail)
         reply = completion.text
         try:
             scored = as_metric_result(self.metric(example, reply))
@@ -77,6 +90,12 @@ class PromptSystem:
         return ExampleResult(scored.score, reply, feedback, scored.objectives, records)
 
     def evaluate(self, candidate: Candidate, examples: Sequence[Any], *, capture_traces: bool = False) -> list[ExampleResult]:
+        if self.module not in candidate:  # a wrong seed candidate: say so before any model call
+            raise ValueError(
+                f"the candidate has no text for module {self.module!r} (its modules: {', '.join(map(repr, candidate))}); "
+                f"this PromptSystem evolves {self.module!r}: pass seed_candidate={{{self.module!r}: <instruction>}} "
+                "or leave seed_candidate out to start from the system's own seed instruction"
+            )
         if len(examples) <= 1 or self.concurrency <= 1:
             return [self.run_one(candidate, ex, capture_traces) for ex in examples]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(examples))) as pool:
