@@ -5,12 +5,20 @@ from gepetto.core.candidate import Candidate, CandidateRecord
 from gepetto.core.config import Config, ReflectionConfig
 from gepetto.core.result import ProposalRecord, Result
 from gepetto.systems.adapter import ExampleResult, FunctionSystem, ModuleRecord, System
+from gepetto.systems.metrics import MetricResult
+from gepetto.systems.program import Module, Prediction, ProgramSystem
+from gepetto.systems.prompt_system import PromptSystem
 
 __all__ = [
     "Candidate",
     "CandidateRecord",
     "Config",
     "ExampleResult",
+    "MetricResult",
+    "Module",
+    "Prediction",
+    "ProgramSystem",
+    "PromptSystem",
     "FunctionSystem",
     "ModuleRecord",
     "ProposalRecord",
