@@ -62,7 +62,7 @@ def optimize(
     *,
     reflection_lm: LM | None = None,
     seed_candidate: Mapping[str, str] | None = None,
-    config: Config | None = None,
+    config: Config | Mapping[str, Any] | None = None,
     proposer: Proposer | None = None,
     observers: Sequence[Observer] = (),
     usage: UsageTracker | None = None,
@@ -85,7 +85,12 @@ def optimize(
     settings (budget, time, patience) may differ on resume; anything else that shapes the
     run must match, or the run directory is refused (``force=True`` overrides).
     """
-    config = config or Config()
+    if config is None:
+        config = Config()
+    elif isinstance(config, Mapping):
+        config = Config.model_validate(dict(config))
+    elif not isinstance(config, Config):
+        raise TypeError(f"config must be a gepetto.Config (or a dict of its settings), not {type(config).__name__}")
     seed = seed_candidate if seed_candidate is not None else getattr(system, "seed_candidate", None)
     if seed is None:
         raise ValueError("no seed candidate: pass seed_candidate={module: text} or give the system a seed_candidate attribute")
@@ -110,7 +115,6 @@ def optimize(
         from gepetto.store import RunStore
 
         store = RunStore(run_dir)
-        store.begin(run_fingerprint(config, trainset, valset, seed), {"config": config.model_dump()}, resume=resume, force=force)
         observers.insert(0, store)
         if reflection_lm is not None and getattr(proposer, "lm", None) is reflection_lm:
             proposer.lm = _run_local_cache(reflection_lm, Path(run_dir))
@@ -120,6 +124,13 @@ def optimize(
         system, trainset, valset, Candidate(seed), proposer, config, observers=observers, stop_requested=stop,
         replay=store if resume else None,
     )
+    if store is not None:
+        # claimed only now that the inputs passed validation (Engine checks them)
+        try:
+            store.begin(run_fingerprint(config, trainset, valset, seed), {"config": config.model_dump()}, resume=resume, force=force)
+        except Exception:
+            store.close()
+            raise
     try:
         with graceful_sigint(stop):
             result = engine.run()

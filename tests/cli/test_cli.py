@@ -96,7 +96,7 @@ def test_clear_errors(taskfile: Path, tmp_path: Path, capsys) -> None:
     bad.write_text(taskfile.read_text().replace("max_rollouts: 60", "max_rolouts: 60"))
     assert main(["optimize", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "optimizer.max_rolouts" in err and "unknown key" in err
+    assert "optimizer" in err and "unknown setting 'max_rolouts'; did you mean 'max_rollouts'" in err
 
     wrong_field = tmp_path / "field.yaml"
     wrong_field.write_text(taskfile.read_text().replace("target: label", "target: intent"))

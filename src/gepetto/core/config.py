@@ -7,15 +7,32 @@ before any model is called.
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class ReflectionConfig(BaseModel):
-    """How the reflection LM is asked for a new text, and which replies are refused."""
+class _Strict(BaseModel):
+    """Rejects unknown keys with the closest valid name, before pydantic's generic error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = set(cls.model_fields)
+            for key in data:
+                if key not in known:
+                    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+                    hint = f"did you mean {close[0]!r}?" if close else f"valid settings: {', '.join(sorted(known))}"
+                    raise ValueError(f"unknown setting {key!r}; {hint}")
+        return data
+
+
+class ReflectionConfig(_Strict):
+    """How the reflection LM is asked for a new text, and which replies are refused."""
 
     strategy: Literal["rewrite", "edits"] = Field(
         "rewrite",
@@ -34,10 +51,8 @@ class ReflectionConfig(BaseModel):
     )
 
 
-class Config(BaseModel):
+class Config(_Strict):
     """Settings of one run. Every field has a sensible default."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_rollouts: int = Field(300, ge=1, description="budget: metric calls, train and validation")
     seed: int = 0

@@ -90,6 +90,7 @@ class _State:
     memo: dict[tuple[str, str, int], ExampleResult] = field(default_factory=dict)
     occurrences: dict[tuple[str, str, int], int] = field(default_factory=dict)
     failed_batches: int = 0
+    failed_reflections: int = 0
 
 
 class Engine:
@@ -327,6 +328,12 @@ class Engine:
             flat = [rec for group in records for rec in group]
             proposal = self.proposer.propose(parent_candidate, module, flat, rng=self.rng, iteration=state.iteration)
             refusals.extend(a.refusal for a in proposal.attempts if a.refusal)
+            if proposal.attempts and all(a.refusal == "lm-error" for a in proposal.attempts):
+                state.failed_reflections += 1
+                if state.failed_reflections >= self.config.max_failed_batches:
+                    raise SystemicFailure(f"the reflection LM failed on every attempt, {state.failed_reflections} times in a row: {proposal.attempts[-1].reply[:300]}")
+            else:
+                state.failed_reflections = 0
             if proposal.text is not None:
                 texts[module] = proposal.text
         state.since_best += 1

@@ -468,7 +468,7 @@ class OpenAICompatibleLM:
         """The human part of an error body (``{"error": {"message": ...}}`` and friends)."""
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
             return self._snippet(response.text, key)
         message: Any = data
         if isinstance(data, dict):
@@ -497,7 +497,7 @@ class OpenAICompatibleLM:
             return self._status_error(response, key, endpoint=self._chat_url)
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
             return _Retry("malformed", f"reply is not JSON: {self._snippet(response.text, key)}")
         return self._parse_completion(data, latency_s, key)
 

@@ -77,7 +77,10 @@ class RunStore:
         self._db.executescript(_SCHEMA)
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
-        self._replaying_rollouts = 0
+        # Sequence numbers of this process's events: a resumed run replays the same
+        # proposals in the same order, so rows are overwritten, never duplicated.
+        self._proposal_seq = 0
+        self._progress_seq = 0
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
@@ -142,15 +145,19 @@ class RunStore:
             with self._lock:
                 self._db.execute("UPDATE candidates SET val_mean=? WHERE idx=?", (event.val_mean, event.index))
                 self._db.execute(
-                    "INSERT INTO progress(at, iteration, rollouts, best_index, best_val_mean) VALUES (?,?,?,?,?)",
-                    (time.time(), event.iteration, event.rollouts_used, event.best_index, event.best_val_mean),
+                    "INSERT OR REPLACE INTO progress(seq, at, iteration, rollouts, best_index, best_val_mean)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (self._progress_seq, time.time(), event.iteration, event.rollouts_used, event.best_index,
+                     event.best_val_mean),
                 )
+                self._progress_seq += 1
         elif isinstance(event, ProposalEvaluated) and event.record is not None:
             p = event.record
             with self._lock:
-                seq = self._db.execute("SELECT COUNT(*) FROM proposals").fetchone()[0]
+                seq = self._proposal_seq
+                self._proposal_seq += 1
                 self._db.execute(
-                    "INSERT INTO proposals(seq, iteration, kind, parent, modules, status, reason, parent_score, child_score,"
+                    "INSERT OR REPLACE INTO proposals(seq, iteration, kind, parent, modules, status, reason, parent_score, child_score,"
                     " child_index, texts, refusals, rollouts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (seq, p.iteration, p.kind, p.parent, dumps(list(p.modules)), p.status, p.reason, p.parent_score,
                      p.child_score, p.child_index, dumps(p.texts), dumps(list(p.refusals)), p.rollouts_used),
@@ -159,7 +166,13 @@ class RunStore:
             self.set_meta("status", "running")
             self.set_meta("max_rollouts", str(event.max_rollouts))
         elif isinstance(event, RunFinished):
-            self.set_meta("status", "finished" if event.stop_reason != "interrupted" else "interrupted")
+            # rows past this run's own sequence belong to an interrupted attempt that the
+            # resumed run did not retrace (e.g. proposals refused while a server was down)
+            with self._lock:
+                self._db.execute("DELETE FROM proposals WHERE seq >= ?", (self._proposal_seq,))
+                self._db.execute("DELETE FROM progress WHERE seq >= ?", (self._progress_seq,))
+            resumable = event.stop_reason == "interrupted" or event.stop_reason.startswith("systemic-failure")
+            self.set_meta("status", "stopped" if resumable else "finished")
             self.set_meta("stop_reason", event.stop_reason)
 
     def _write_evaluations(self, event: EvaluationDone) -> None:
