@@ -114,3 +114,12 @@ def test_clear_errors(taskfile: Path, tmp_path: Path, capsys) -> None:
 
     assert main(["show", str(tmp_path / "nothing")]) == 2
     assert main(["frobnicate"]) == 2
+
+
+def test_diff_marks_only_what_changed() -> None:
+    from gepetto.cli.inspect import diff_text
+
+    text = diff_text("Answer with the label only.", "Answer with the label only.\n\nRules:\n- Be brief.")
+    added = "".join(text.plain[s.start : s.end] for s in text.spans if s.style == "green")
+    removed = [text.plain[s.start : s.end] for s in text.spans if "strike" in str(s.style)]
+    assert added == "\n\nRules:\n- Be brief." and removed == []

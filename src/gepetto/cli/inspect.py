@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -49,16 +50,17 @@ def front_members(candidates: list[dict[str, Any]]) -> list[int]:
 
 
 def diff_text(seed: str, best: str) -> Text:
-    """A word-level diff: removed words red and struck, added words green."""
+    """A word-level diff: removed words red and struck, added words green; whitespace
+    (including line breaks) is kept as it is."""
     out = Text()
-    a, b = seed.split(" "), best.split(" ")
+    a, b = re.findall(r"\S+|\s+", seed), re.findall(r"\S+|\s+", best)
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if op == "equal":
-            out.append(" ".join(a[i1:i2]) + " ")
+            out.append("".join(a[i1:i2]))
         if op in ("delete", "replace"):
-            out.append(" ".join(a[i1:i2]) + " ", style="red strike")
+            out.append("".join(a[i1:i2]), style="red strike")
         if op in ("insert", "replace"):
-            out.append(" ".join(b[j1:j2]) + " ", style="green")
+            out.append("".join(b[j1:j2]), style="green")
     return out
 
 
