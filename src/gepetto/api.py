@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import threading
@@ -76,7 +77,8 @@ def optimize(
     ``seed_candidate`` defaults to ``system.seed_candidate``. ``reflection_lm`` writes the
     new texts (or pass a custom ``proposer``). ``usage``, when given, is the tracker the
     LMs record into; its per-role totals are copied into ``Result.lm_usage``.
-    Ctrl-C stops after the current step and still returns a result.
+    Ctrl-C (or creating the file ``RUN_DIR/STOP``) stops after the current step and still
+    returns a result.
 
     ``run_dir`` records the run as it goes (SQLite, see :mod:`gepetto.store`). With
     ``resume=True`` an interrupted run in ``run_dir`` continues where it stopped: the loop
@@ -120,9 +122,16 @@ def optimize(
             proposer.lm = _run_local_cache(reflection_lm, Path(run_dir))
     elif resume:
         raise ValueError("resume=True needs run_dir= (the directory of the run to continue)")
+    stop_requested: Any = stop
+    if run_dir is not None:
+        stop_file = Path(run_dir) / STOP_FILE
+
+        def stop_requested() -> bool:  # Ctrl-C, or `touch RUN_DIR/STOP` from anywhere
+            return stop() or stop_file.exists()
+
     engine = Engine(
-        system, trainset, valset, Candidate(seed), proposer, config, observers=observers, stop_requested=stop,
-        replay=store if resume else None,
+        system, trainset, valset, Candidate(seed), proposer, config, observers=observers,
+        stop_requested=stop_requested, replay=store if resume else None,
     )
     if store is not None:
         # claimed only now that the inputs passed validation (Engine checks them)
@@ -131,9 +140,13 @@ def optimize(
         except Exception:
             store.close()
             raise
+    if run_dir is not None:
+        (Path(run_dir) / STOP_FILE).unlink(missing_ok=True)  # a stale request must not stop the new run
     try:
         with graceful_sigint(stop):
             result = engine.run()
+        if store is not None and usage is not None:
+            store.set_meta("lm_usage", json.dumps(usage.as_dict()))
     finally:
         if store is not None:
             store.close()
@@ -144,6 +157,7 @@ def optimize(
     return result
 
 
+STOP_FILE = "STOP"
 _STOPPING_FIELDS = {"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"}
 
 

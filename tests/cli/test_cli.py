@@ -123,3 +123,12 @@ def test_diff_marks_only_what_changed() -> None:
     added = "".join(text.plain[s.start : s.end] for s in text.spans if s.style == "green")
     removed = [text.plain[s.start : s.end] for s in text.spans if "strike" in str(s.style)]
     assert added == "\n\nRules:\n- Be brief." and removed == []
+
+
+def test_export(taskfile: Path, tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "e"
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert main(["export", str(run_dir)]) == 0
+    data = json.loads((run_dir / "export.json").read_text())
+    assert data["candidates"][0]["origin"] == "seed" and data["candidates"][1]["parents"] == [0]
+    assert all(len(c["val_scores"]) == 8 for c in data["candidates"])

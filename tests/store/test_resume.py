@@ -126,3 +126,29 @@ def test_run_dir_is_not_reused_by_accident(tmp_path) -> None:
         optimize(ToySystem(), TRAIN, VAL, proposer=UnhelpfulProposer(), config=config(max_rollouts=30, minibatch_size=2), run_dir=tmp_path / "x", resume=True)
     with pytest.raises(ValueError, match="run_dir"):
         optimize(ToySystem(), TRAIN, VAL, proposer=UnhelpfulProposer(), config=config(), resume=True)
+
+
+def test_stop_file_stops_the_run_and_lm_usage_is_stored(tmp_path) -> None:
+    from gepetto.lm import UsageTracker
+    from gepetto.lm.accounting import TrackedLM
+
+    class TouchAfter:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def on_event(self, event: Event) -> None:
+            if isinstance(event, ProposalEvaluated):
+                self.n -= 1
+                if self.n == 0:
+                    (tmp_path / "s" / "STOP").touch()
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "STOP").touch()  # stale: removed when the run starts
+    tracker = UsageTracker()
+    lm = TrackedLM(FlakyLM(), tracker, "reflection")
+    result = optimize(ToySystem(), TRAIN, VAL, reflection_lm=lm, config=config(), run_dir=tmp_path / "s",
+                      observers=[TouchAfter(2)], usage=tracker)
+    assert result.stop_reason == "interrupted" and len(result.proposals) == 2
+    store = RunStore(tmp_path / "s")
+    assert store.get_meta("status") == "stopped"
+    assert json.loads(store.get_meta("lm_usage") or "{}")["reflection"]["calls"] >= 1

@@ -14,6 +14,7 @@ commands:
   show RUN_DIR         summary: candidates ranked, Pareto front, lineage, spend, best texts
   report RUN_DIR       write a self-contained HTML report of a run
   evaluate RUN_DIR     score the best (or --candidate N) candidate on --split test|val|train
+  export RUN_DIR       the run as JSON (candidates, lineage, per-instance scores, proposals)
   runs [DIR]           list the runs under DIR (default: runs/)
   demo                 a real optimization of a bundled task on the embedded local LLM
   serve-lm             serve the embedded local LLM (OpenAI-compatible, 127.0.0.1) until Ctrl-C
@@ -39,6 +40,10 @@ def _command(name: str) -> Callable[[Sequence[str]], int] | None:
         from gepetto.cli.inspect import show_main
 
         return show_main
+    if name == "export":
+        from gepetto.cli.inspect import export_main
+
+        return export_main
     if name == "runs":
         from gepetto.cli.inspect import runs_main
 

@@ -158,3 +158,22 @@ def runs_main(argv: Sequence[str]) -> int:
         )
     Console().print(table)
     return 0
+
+
+def export_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="gepetto export", description="Export a run (candidates, lineage, scores, proposals) as JSON.")
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--output", help="output file (default: RUN_DIR/export.json; '-' for stdout)")
+    args = p.parse_args(argv)
+    data = _load(Path(args.run_dir))
+    if data is None:
+        print(f"gepetto: {args.run_dir} has no {DB_NAME}; is it a run directory?", file=sys.stderr)
+        return 2
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if args.output == "-":
+        print(text)
+        return 0
+    out = Path(args.output or Path(args.run_dir) / "export.json")
+    out.write_text(text, encoding="utf-8")
+    print(f"exported {len(data['candidates'])} candidates and {len(data['proposals'])} proposals to {out}")
+    return 0
