@@ -122,12 +122,10 @@ def optimize(
             proposer.lm = _run_local_cache(reflection_lm, Path(run_dir))
     elif resume:
         raise ValueError("resume=True needs run_dir= (the directory of the run to continue)")
-    stop_requested: Any = stop
-    if run_dir is not None:
-        stop_file = Path(run_dir) / STOP_FILE
+    stop_file = Path(run_dir) / STOP_FILE if run_dir is not None else None
 
-        def stop_requested() -> bool:  # Ctrl-C, or `touch RUN_DIR/STOP` from anywhere
-            return stop() or stop_file.exists()
+    def stop_requested() -> bool:  # Ctrl-C, or `touch RUN_DIR/STOP` from anywhere
+        return stop() or (stop_file is not None and stop_file.exists())
 
     engine = Engine(
         system, trainset, valset, Candidate(seed), proposer, config, observers=observers,

@@ -8,41 +8,20 @@ both once with ``gepetto serve-lm --prepare --model 0.5b`` (or
 
 from __future__ import annotations
 
-import os
 import time
 
 import httpx
 import pytest
 
-from gepetto.lm.embedded import (
-    BuildError,
-    EmbeddedServer,
-    WeightsError,
-    ensure_llama_server,
-    ensure_model,
-    model_cache_path,
-)
+from gepetto.lm.embedded import EmbeddedServer
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(600)]
 
 
-def _require_or_skip(reason: str) -> None:
-    if os.environ.get("GEPETTO_REQUIRE_LLM"):
-        pytest.fail(f"GEPETTO_REQUIRE_LLM is set but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def real_assets():
-    try:
-        binary = ensure_llama_server(build=False)
-    except BuildError as exc:
-        _require_or_skip(f"no built llama-server: {exc}")
-    try:
-        model = ensure_model("0.5b", download=False)
-    except WeightsError:
-        _require_or_skip(f"the 0.5B model is not in the cache ({model_cache_path('0.5b')})")
-    return binary, model
+def real_assets(embedded_assets):
+    """The real binary and 0.5B weights (shared fixture in tests/conftest.py)."""
+    return embedded_assets
 
 
 def test_real_server_answers_a_chat_completion(real_assets):

@@ -105,3 +105,17 @@ class UnhelpfulProposer:
     def propose(self, candidate, module, records, *, rng, iteration) -> Proposal:
         text = f"{candidate[module]} (variant {iteration})"
         return Proposal(module, text, (Attempt(None, text, text),))
+
+
+class FlakyLM(FeedbackReadingLM):
+    """Feedback-reading on odd calls only: a mix of accepted and rejected proposals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def complete(self, messages, **kw) -> Completion:
+        self.n += 1
+        if self.n % 2 == 0:
+            return Completion("```\nThink about it step by step, variant %d.\n```" % self.n)
+        return super().complete(messages, **kw)

@@ -19,25 +19,9 @@ from typing import Any, Sequence
 from gepetto import Candidate, Config, ExampleResult, ModuleRecord, optimize
 from gepetto.core.result import Result
 from gepetto.proposers.base import Attempt, Proposal
-from tests.engine.toy import SEED, FeedbackReadingLM, ScriptedProposer, ToySystem, make_examples
+from tests.engine.toy import SEED, FlakyLM, ScriptedProposer, ToySystem, make_examples
 
 NASTY = '<script>alert(1)</script> & "quoted" \'single\' </pre></svg>'
-
-
-class FlakyLM(FeedbackReadingLM):
-    """Feedback-reading on odd calls only (as in tests/store/test_resume.py)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.n = 0
-
-    def complete(self, messages, **kw):
-        from gepetto.lm.base import Completion
-
-        self.n += 1
-        if self.n % 2 == 0:
-            return Completion("```\nThink about it step by step, variant %d.\n```" % self.n)
-        return super().complete(messages, **kw)
 
 
 def flaky_run(run_dir: Path) -> Result:

@@ -10,25 +10,9 @@ import pytest
 from gepetto import Config, StopFlag, optimize
 from gepetto.core.events import Event, ProposalEvaluated
 from gepetto.store import RunDirError, RunStore
-from tests.engine.toy import FeedbackReadingLM, ToySystem, UnhelpfulProposer, make_examples
+from tests.engine.toy import FlakyLM, ToySystem, UnhelpfulProposer, make_examples
 
 TRAIN, VAL = make_examples(12, 1), make_examples(8, 2)
-
-
-class FlakyLM(FeedbackReadingLM):
-    """Feedback-reading, but only on odd calls: a mix of accepted and refused proposals."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.n = 0
-
-    def complete(self, messages, **kw):
-        from gepetto.lm.base import Completion
-
-        self.n += 1
-        if self.n % 2 == 0:
-            return Completion("```\nThink about it step by step, variant %d.\n```" % self.n)
-        return super().complete(messages, **kw)
 
 
 def config(**kw) -> Config:

@@ -158,18 +158,7 @@ class EditProposer:
         for attempt in range(self.config.max_resamples + 1):
             failure = failures[(iteration + attempt) % len(failures)]
             plan = self._plan(failure, labels, rng)
-            messages, prefix, grammar = self._messages(plan, current, failure, labels)
-            params = {"grammar": grammar} if (grammar and self.use_grammar) else {}
-            try:
-                completion = self.lm.complete(
-                    messages, temperature=self.config.temperature, max_tokens=96,
-                    sample_index=iteration * 100 + attempt, **params,
-                )
-            except LMError as exc:
-                attempts.append(Attempt("lm-error", str(exc)))
-                continue
-            line = _clean_line(completion.text, prefix)
-            reason = self._check_line(line, completion.truncated)
+            reply, line, reason = self._ask(self._messages(plan, current, failure, labels), iteration * 100 + attempt)
             new_text = None
             if reason is None:
                 if plan[0] == "define":
@@ -183,7 +172,7 @@ class EditProposer:
                     new_text, parent_text=current, training_inputs=[_input_text(r) for r in records]
                     + [t for texts in self._memory.values() for t in texts],
                 )
-            attempts.append(Attempt(reason, completion.text, new_text))
+            attempts.append(Attempt(reason, reply, new_text))
             if reason is None:
                 return Proposal(module, new_text, tuple(attempts))
         return Proposal(module, None, tuple(attempts))
@@ -199,19 +188,10 @@ class EditProposer:
         for number, label in enumerate(labels):
             if not self._memory.get(label):
                 continue  # a label without examples (e.g. a distractor) stays undefined
-            messages, prefix, grammar = self._messages(("define", label, None), current, records[0], labels)
-            params = {"grammar": grammar} if (grammar and self.use_grammar) else {}
-            try:
-                completion = self.lm.complete(
-                    messages, temperature=self.config.temperature, max_tokens=96,
-                    sample_index=iteration * 100 + number, **params,
-                )
-            except LMError as exc:
-                attempts.append(Attempt("lm-error", str(exc)))
-                continue
-            line = _clean_line(completion.text, prefix)
-            reason = self._check_line(line, completion.truncated)
-            attempts.append(Attempt(reason, completion.text, line if reason is None else None))
+            reply, line, reason = self._ask(
+                self._messages(("define", label, None), current, records[0], labels), iteration * 100 + number
+            )
+            attempts.append(Attempt(reason, reply, line if reason is None else None))
             if reason is None:
                 definitions[label] = line
         if not definitions:
@@ -224,6 +204,19 @@ class EditProposer:
             attempts.append(Attempt(reason, new_text))
             return Proposal(module, None, tuple(attempts))
         return Proposal(module, new_text, tuple(attempts))
+
+    def _ask(self, request: tuple[list[dict[str, str]], str, str | None], sample_index: int) -> tuple[str, str, str | None]:
+        """One LM call for one line: (raw reply, cleaned line, refusal reason or None)."""
+        messages, prefix, grammar = request
+        params = {"grammar": grammar} if (grammar and self.use_grammar) else {}
+        try:
+            completion = self.lm.complete(
+                messages, temperature=self.config.temperature, max_tokens=96, sample_index=sample_index, **params,
+            )
+        except LMError as exc:
+            return str(exc), "", "lm-error"
+        line = _clean_line(completion.text, prefix)
+        return completion.text, line, self._check_line(line, completion.truncated)
 
     def _check_line(self, line: str, truncated: bool) -> str | None:
         if truncated:
