@@ -134,6 +134,12 @@ class Engine:
         self.rng = random.Random(config.seed)
         self.selector = make_selector(config)
         self.modules = tuple(seed_candidate)
+        # training examples that are the very same objects as validation examples
+        val_index = {id(example): j for j, example in enumerate(self.valset)}
+        self._train_to_val = (
+            {i: val_index[id(ex)] for i, ex in enumerate(self.trainset) if id(ex) in val_index}
+            if config.reuse_evaluations else {}
+        )
 
     # ----------------------------------------------------------------- events
     def _emit(self, event: Event) -> None:
@@ -150,6 +156,23 @@ class Engine:
     ) -> list[ExampleResult]:
         """Evaluate ``candidate`` on examples ``ids`` of ``split``, paying only for what
         is not already known (when ``reuse_evaluations`` is on)."""
+        if split == "train" and self._train_to_val:
+            shared = [i for i in ids if i in self._train_to_val]
+            if shared:
+                # the same example object is in both splits (inference-time search):
+                # one evaluation serves both, so it is paid for once
+                via_val = self._evaluate(state, candidate, "val", [self._train_to_val[i] for i in shared], traces=traces, kind=kind, pool_index=pool_index)
+                by_id = dict(zip(shared, via_val))
+                rest = [i for i in ids if i not in by_id]
+                if rest:
+                    by_id.update(zip(rest, self._evaluate_split(state, candidate, split, rest, traces=traces, kind=kind, pool_index=pool_index)))
+                return [by_id[i] for i in ids]
+        return self._evaluate_split(state, candidate, split, ids, traces=traces, kind=kind, pool_index=pool_index)
+
+    def _evaluate_split(
+        self, state: _State, candidate: Candidate, split: str, ids: Sequence[int], *, traces: bool, kind: str,
+        pool_index: int | None = None,
+    ) -> list[ExampleResult]:
         data = self.trainset if split == "train" else self.valset
         results: dict[int, ExampleResult] = {}
         todo: list[int] = []

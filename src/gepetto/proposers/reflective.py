@@ -28,6 +28,12 @@ SYSTEM_PROMPT = (
     "instruction only, between a line with ``` and a line with ```."
 )
 
+ARTIFACT_SYSTEM_PROMPT = (
+    "You improve a text artifact (code, a configuration, a prompt, any text) towards a stated "
+    "objective, using the evaluation results you are shown. You reply with the complete new text "
+    "only, between a line with ``` and a line with ```."
+)
+
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 _LEADIN = re.compile(
     r"^\s*(?:(?:here(?:'s| is)|below is)\s+)?(?:(?:the|an|my)\s+)?(?:(?:new|improved|updated|revised|better)\s+)?"
@@ -64,8 +70,15 @@ def build_reflection_prompt(
     records: Sequence[ModuleRecord],
     config: ReflectionConfig,
     perfect_score: float = 1.0,
+    objective: str | None = None,
 ) -> str:
-    """The user message of a reflection call (pure; tested on its own)."""
+    """The user message of a reflection call (pure; tested on its own).
+
+    With ``objective`` the text is framed as an artifact to improve (code, a config, any
+    text) rather than an instruction for a language model.
+    """
+    if objective is not None:
+        return _artifact_prompt(current_text, records, config, perfect_score, objective)
     failures = [r for r in records if r.score is None or r.score < perfect_score]
     successes = [r for r in records if r not in failures]
     shown = (failures + successes)[: config.max_records]
@@ -100,6 +113,38 @@ def build_reflection_prompt(
     return "\n".join(lines)
 
 
+def _artifact_prompt(
+    current_text: str, records: Sequence[ModuleRecord], config: ReflectionConfig, perfect_score: float, objective: str
+) -> str:
+    failures = [r for r in records if r.score is None or r.score < perfect_score]
+    shown = (failures + [r for r in records if r not in failures])[: config.max_records]
+    lines = [
+        f"Objective: {objective}",
+        f"The text below was evaluated {len(shown)} time(s). Read the results and write an improved version.",
+        "",
+        "CURRENT TEXT",
+        "```",
+        current_text.strip(),
+        "```",
+        "",
+        "RESULTS",
+    ]
+    for number, record in enumerate(shown, start=1):
+        lines.append(f"Evaluation {number} (score {_format_score(record.score)})")
+        if record.inputs:
+            lines.append("Case: " + _render_inputs(record.inputs, config.max_field_chars))
+        if record.output:
+            lines.append("Result: " + _clip(record.output, config.max_field_chars))
+        if record.feedback:
+            lines.append("Feedback: " + _clip(record.feedback, config.max_field_chars))
+        lines.append("")
+    lines += [
+        "Write the complete improved text. Fix what the results show is wrong and keep what works.",
+        "Reply with the new text only, between ``` and ```.",
+    ]
+    return "\n".join(lines)
+
+
 def extract_instruction(reply: str) -> tuple[str, bool]:
     """(text, unterminated): the fenced block if there is one, else the whole reply.
 
@@ -123,10 +168,15 @@ class ReflectiveProposer:
     config: ReflectionConfig = field(default_factory=ReflectionConfig)
     perfect_score: float = 1.0
     rules: RefusalRules | None = None
+    objective: str | None = None
 
     def __post_init__(self) -> None:
         if self.rules is None:
-            self.rules = RefusalRules(max_chars=self.config.max_text_chars, copy_ngram=self.config.copy_ngram)
+            self.rules = RefusalRules(
+                max_chars=self.config.max_text_chars, copy_ngram=self.config.copy_ngram,
+                # an artifact (code) may legitimately drop a {name} of the old text
+                check_placeholders=self.objective is None,
+            )
 
     def propose(
         self,
@@ -139,8 +189,9 @@ class ReflectiveProposer:
     ) -> Proposal:
         assert self.rules is not None
         current = candidate[module]
-        prompt = build_reflection_prompt(module, current, records, self.config, self.perfect_score)
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+        prompt = build_reflection_prompt(module, current, records, self.config, self.perfect_score, self.objective)
+        system = SYSTEM_PROMPT if self.objective is None else ARTIFACT_SYSTEM_PROMPT
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
         training_inputs = [
             value for r in records for value in r.inputs.values() if isinstance(value, str)
         ]

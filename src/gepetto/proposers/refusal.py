@@ -22,7 +22,7 @@ _CHATTER = re.compile(
 # ask); chatter is what the reply itself says, so quotes are removed before matching.
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|(?<!\w)'[^'\n]+'(?!\w)")
 _ECHO_MARKERS = re.compile(
-    r"(^|\n)\s*(#+\s*)?(current instruction|what happened|case \d+ \((correct|wrong)|example \d+\s*[-—:]"
+    r"(^|\n)\s*(#+\s*)?(current instruction|current text|what happened|evaluation \d+ \(score|case \d+ \((correct|wrong)|example \d+\s*[-—:]"
     r"|model answer:|model output:|feedback:|##\s*inputs|##\s*generated outputs|##\s*feedback)",
     re.IGNORECASE,
 )
@@ -53,6 +53,7 @@ class RefusalRules:
     max_chars: int = 6000
     copy_ngram: int = 8
     min_words: int = 3
+    check_placeholders: bool = True
     seen: set[str] = field(default_factory=set)
 
     def check(
@@ -92,7 +93,7 @@ class RefusalRules:
         if _ECHO_MARKERS.search(stripped):
             return "echo"
         missing = set(_FORMAT_FIELD.findall(parent_text)) - set(_FORMAT_FIELD.findall(stripped))
-        if missing:
+        if missing and self.check_placeholders:
             return "dropped-placeholder:" + ",".join(sorted(missing))
         if self.copy_ngram > 0:
             words = [w.lower() for w in _WORD.findall(stripped)]

@@ -1,0 +1,1 @@
+"""Runnable examples: ``python -m gepetto.examples.evolve_function``."""
