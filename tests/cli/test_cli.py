@@ -132,3 +132,13 @@ def test_export(taskfile: Path, tmp_path: Path, capsys) -> None:
     data = json.loads((run_dir / "export.json").read_text())
     assert data["candidates"][0]["origin"] == "seed" and data["candidates"][1]["parents"] == [0]
     assert all(len(c["val_scores"]) == 8 for c in data["candidates"])
+
+
+def test_optimize_logs_to_mlflow_when_asked(taskfile: Path, tmp_path: Path) -> None:
+    mlflow = pytest.importorskip("mlflow", reason="install the extra: pip install 'gepetto[mlflow]'")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["optimize", str(taskfile), "--run-dir", str(tmp_path / "m"), "--quiet", "--mlflow", uri]) == 0
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("gepetto").experiment_id])
+    assert len(runs) == 1 and runs[0].data.params["task"] == "kinds"
+    assert runs[0].data.metrics["best_val"] == 1.0

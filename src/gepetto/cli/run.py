@@ -22,6 +22,8 @@ TASK_COPY = "task.yaml"
 
 
 def _add_display_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mlflow", nargs="?", const="", default=None, metavar="TRACKING_URI",
+                   help="also log the run to MLflow (default store: sqlite:///runs/mlflow.db; needs gepetto[mlflow])")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--plain", action="store_true", help="one log line per event (default when not a terminal)")
     mode.add_argument("--quiet", action="store_true", help="print only the final summary")
@@ -61,7 +63,7 @@ def optimize_main(argv: Sequence[str]) -> int:
         print(f"gepetto: {exc}", file=sys.stderr)
         return 2
     run_dir = Path(args.run_dir or task.run_dir or Path("runs") / (task.name or "run"))
-    return execute(task, run_dir, resume=args.resume, force=args.force, plain=args.plain, quiet=args.quiet)
+    return execute(task, run_dir, resume=args.resume, force=args.force, plain=args.plain, quiet=args.quiet, mlflow=args.mlflow)
 
 
 def resume_main(argv: Sequence[str]) -> int:
@@ -79,10 +81,12 @@ def resume_main(argv: Sequence[str]) -> int:
     except TaskFileError as exc:
         print(f"gepetto: {exc}", file=sys.stderr)
         return 2
-    return execute(task, Path(args.run_dir), resume=True, force=False, plain=args.plain, quiet=args.quiet)
+    return execute(task, Path(args.run_dir), resume=True, force=False, plain=args.plain, quiet=args.quiet, mlflow=args.mlflow)
 
 
-def execute(task: TaskFile, run_dir: Path, *, resume: bool, force: bool, plain: bool, quiet: bool) -> int:
+def execute(
+    task: TaskFile, run_dir: Path, *, resume: bool, force: bool, plain: bool, quiet: bool, mlflow: str | None = None
+) -> int:
     """Validate everything, then run (or resume) the optimization and print the outcome."""
     try:
         splits = task_splits(task)
@@ -106,6 +110,15 @@ def execute(task: TaskFile, run_dir: Path, *, resume: bool, force: bool, plain: 
             print(f"gepetto: {exc}", file=sys.stderr)
             return 2
         observers: list = []
+        if mlflow is not None:
+            try:
+                from gepetto.tracking.mlflow_tracker import MLflowTracker
+
+                observers.append(MLflowTracker(mlflow or None, run_name=f"{task.name}:{run_dir.name}",
+                                               params={"task": task.name, "optimizer": task.optimizer.model_dump()}))
+            except ImportError as exc:
+                print(f"gepetto: {exc}", file=sys.stderr)
+                return 2
         if interactive:
             from gepetto.cli.live import LiveProgress
 

@@ -1,0 +1,1 @@
+"""Experiment trackers that subscribe to engine events (optional extras)."""
