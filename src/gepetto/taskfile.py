@@ -171,7 +171,7 @@ def read_examples(source: str) -> list[dict[str, Any]]:
             from datasets import load_from_disk  # type: ignore[import-not-found]
         except ImportError as exc:
             raise TaskFileError(
-                f"{source} is a directory: reading a Hugging Face dataset needs `pip install datasets`"
+                f"{source} is a directory: reading a Hugging Face dataset needs `pip install 'gepetto[hf]'`"
             ) from exc
         dataset = load_from_disk(str(path))
         if hasattr(dataset, "keys"):

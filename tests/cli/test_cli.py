@@ -142,3 +142,24 @@ def test_optimize_logs_to_mlflow_when_asked(taskfile: Path, tmp_path: Path) -> N
     runs = client.search_runs([client.get_experiment_by_name("gepetto").experiment_id])
     assert len(runs) == 1 and runs[0].data.params["task"] == "kinds"
     assert runs[0].data.metrics["best_val"] == 1.0
+
+
+def test_data_from_a_saved_hugging_face_dataset_and_csv(taskfile: Path, tmp_path: Path, capsys) -> None:
+    datasets = pytest.importorskip("datasets", reason="install the extra: pip install 'gepetto[hf]'")
+    rows = [json.loads(line) for line in (tmp_path / "data.jsonl").read_text().splitlines()]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "hf"))
+    hf_task = tmp_path / "hf.yaml"
+    hf_task.write_text(taskfile.read_text().replace("train: data.jsonl", "train: hf"))
+    assert main(["optimize", str(hf_task), "--run-dir", str(tmp_path / "h"), "--quiet"]) == 0
+    assert "-> best 1.000" in capsys.readouterr().out
+
+    import csv
+
+    with (tmp_path / "data.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    csv_task = tmp_path / "csv.yaml"
+    csv_task.write_text(taskfile.read_text().replace("train: data.jsonl", "train: data.csv"))
+    assert main(["optimize", str(csv_task), "--run-dir", str(tmp_path / "c"), "--quiet"]) == 0
+    assert "-> best 1.000" in capsys.readouterr().out
