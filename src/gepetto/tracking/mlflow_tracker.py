@@ -40,7 +40,14 @@ class MLflowTracker:
         self.tracking_uri = tracking_uri
         self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        if found:
+            self.experiment_id = found.experiment_id
+        else:
+            # keep artifacts beside a local SQLite store, not in ./mlruns of whatever the cwd is
+            location = None
+            if tracking_uri.startswith("sqlite:///"):
+                location = (Path(tracking_uri[len("sqlite:///"):]).parent / "mlflow-artifacts").resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
         self.run_name = run_name
         self.params = params or {}
         self.run_id: str | None = None
