@@ -127,17 +127,18 @@ def optimize(
     def stop_requested() -> bool:  # Ctrl-C, or `touch RUN_DIR/STOP` from anywhere
         return stop() or (stop_file is not None and stop_file.exists())
 
-    engine = Engine(
-        system, trainset, valset, Candidate(seed), proposer, config, observers=observers,
-        stop_requested=stop_requested, replay=store if resume else None,
-    )
-    if store is not None:
-        # claimed only now that the inputs passed validation (Engine checks them)
-        try:
+    try:
+        engine = Engine(
+            system, trainset, valset, Candidate(seed), proposer, config, observers=observers,
+            stop_requested=stop_requested, replay=store if resume else None,
+        )
+        if store is not None:
+            # claimed only now that the inputs passed validation (Engine checks them)
             store.begin(run_fingerprint(config, trainset, valset, seed), {"config": config.model_dump()}, resume=resume, force=force)
-        except Exception:
+    except Exception:
+        if store is not None:
             store.close()
-            raise
+        raise
     if run_dir is not None:
         (Path(run_dir) / STOP_FILE).unlink(missing_ok=True)  # a stale request must not stop the new run
     try:
