@@ -64,6 +64,13 @@ def _format_score(score: float | None) -> str:
     return f"{score:g}"
 
 
+def _failures_first(records: Sequence[ModuleRecord], config: ReflectionConfig, perfect_score: float) -> list[ModuleRecord]:
+    """The records shown to the reflection LM: failures (they carry the information)
+    before successes, at most ``config.max_records``."""
+    failures = [r for r in records if r.score is None or r.score < perfect_score]
+    return (failures + [r for r in records if r not in failures])[: config.max_records]
+
+
 def build_reflection_prompt(
     module: str,
     current_text: str,
@@ -79,9 +86,7 @@ def build_reflection_prompt(
     """
     if objective is not None:
         return _artifact_prompt(current_text, records, config, perfect_score, objective)
-    failures = [r for r in records if r.score is None or r.score < perfect_score]
-    successes = [r for r in records if r not in failures]
-    shown = (failures + successes)[: config.max_records]
+    shown = _failures_first(records, config, perfect_score)
     lines = [
         f'A language model step called "{module}" was given the instruction below and then '
         f"run on {len(shown)} inputs. Read what happened and write an improved instruction.",
@@ -116,8 +121,7 @@ def build_reflection_prompt(
 def _artifact_prompt(
     current_text: str, records: Sequence[ModuleRecord], config: ReflectionConfig, perfect_score: float, objective: str
 ) -> str:
-    failures = [r for r in records if r.score is None or r.score < perfect_score]
-    shown = (failures + [r for r in records if r not in failures])[: config.max_records]
+    shown = _failures_first(records, config, perfect_score)
     lines = [
         f"Objective: {objective}",
         f"The text below was evaluated {len(shown)} time(s). Read the results and write an improved version.",
