@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gepetto.core.pareto import pareto_front
 from gepetto.store import DB_NAME, RunStore
 
 
@@ -28,25 +26,6 @@ def _load(run_dir: Path) -> dict[str, Any] | None:
         return store.export()
     finally:
         store.close()
-
-
-def _val_matrix(candidates: list[dict[str, Any]]) -> tuple[np.ndarray, list[int]]:
-    n_val = max((max(map(int, c["val_scores"]), default=-1) for c in candidates), default=-1) + 1
-    matrix = np.full((len(candidates), max(n_val, 1)), np.nan)
-    for row, c in enumerate(candidates):
-        for j, score in c["val_scores"].items():
-            matrix[row, int(j)] = score
-    complete = [row for row in range(len(candidates)) if not np.isnan(matrix[row]).any()]
-    return matrix, complete
-
-
-def front_members(candidates: list[dict[str, Any]]) -> list[int]:
-    matrix, complete = _val_matrix(candidates)
-    if not complete:
-        return []
-    eligible = np.zeros(len(candidates), dtype=bool)
-    eligible[complete] = True
-    return [candidates[r]["idx"] for r in pareto_front(matrix, eligible=eligible).members]
 
 
 def diff_text(seed: str, best: str) -> Text:
@@ -69,65 +48,60 @@ def show_main(argv: Sequence[str]) -> int:
     p.add_argument("run_dir")
     p.add_argument("--top", type=int, default=15, help="candidates to list (default 15)")
     args = p.parse_args(argv)
-    data = _load(Path(args.run_dir))
-    if data is None:
-        print(f"gepetto: {args.run_dir} has no {DB_NAME}; is it a run directory?", file=sys.stderr)
+    # the same reading of the store (matrix, Pareto front, spend) as the HTML report
+    from gepetto.report.data import ReportError, load_run
+
+    try:
+        data = load_run(args.run_dir)
+    except ReportError as exc:
+        print(f"gepetto: {exc}", file=sys.stderr)
         return 2
     console = Console()
-    meta, candidates, proposals = data["meta"], data["candidates"], data["proposals"]
+    candidates = data.candidates
     if not candidates:
         console.print(f"{args.run_dir}: no candidate recorded yet")
         return 0
-    front = set(front_members(candidates))
-    status = meta.get("status", "?")
-    rollouts = max([c["rollouts"] or 0 for c in candidates] + [p["rollouts"] or 0 for p in proposals])
-    console.print(f"[bold]{args.run_dir}[/bold]  status: {status}  stop: {meta.get('stop_reason', '-')}  "
-                  f"rollouts: {rollouts}/{meta.get('max_rollouts', '?')}  candidates: {len(candidates)}")
+    front = set(data.front)
+    console.print(f"[bold]{args.run_dir}[/bold]  status: {data.meta.get('status', '?')}  "
+                  f"stop: {data.meta.get('stop_reason', '-')}  rollouts: {data.rollouts_used}/{data.max_rollouts or '?'}  "
+                  f"candidates: {len(candidates)}")
 
-    ranked = sorted((c for c in candidates if c["val_mean"] is not None), key=lambda c: (-c["val_mean"], c["idx"]))
+    ranked = sorted((c for c in candidates if c.val_mean is not None), key=lambda c: (-(c.val_mean or 0.0), c.idx))
     table = Table(title="candidates by validation mean")
     for col in ("#", "val", "origin", "parents", "changed", "front", "made at rollout"):
         table.add_column(col)
     for c in ranked[: args.top]:
-        table.add_row(str(c["idx"]), f"{c['val_mean']:.3f}", c["origin"], ",".join(map(str, c["parents"])) or "-",
-                      ",".join(c["changed_modules"]) or "-", "yes" if c["idx"] in front else "", str(c["rollouts"]))
+        table.add_row(str(c.idx), f"{c.val_mean:.3f}", c.origin, ",".join(map(str, c.parents)) or "-",
+                      ",".join(c.changed_modules) or "-", "yes" if c.idx in front else "", str(c.rollouts))
     console.print(table)
     console.print(f"Pareto front: {sorted(front)}")
 
     lineage = Table(title="lineage (child <- parents)")
     lineage.add_column("candidate")
     lineage.add_column("path to the seed")
-    by_idx = {c["idx"]: c for c in candidates}
     for c in ranked[: min(args.top, 8)]:
-        path, node = [], c
-        while node["parents"]:
-            path.append(f"#{node['idx']}")
-            node = by_idx[node["parents"][0]]
-        path.append(f"#{node['idx']}")
-        lineage.add_row(f"#{c['idx']}", " <- ".join(path))
+        lineage.add_row(f"#{c.idx}", " <- ".join(f"#{i}" for i in reversed(data.lineage(c.idx))))
     console.print(lineage)
 
     counts: dict[str, int] = {}
-    for prop in proposals:
-        key = prop["status"] + (f" ({prop['reason'].split(':')[0]})" if prop["status"] == "refused" and prop["reason"] else "")
+    for prop in data.proposals:
+        key = prop.status + (f" ({prop.reason.split(':')[0]})" if prop.status == "refused" and prop.reason else "")
         counts[key] = counts.get(key, 0) + 1
     console.print("proposals: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
-    usage = json.loads(meta["lm_usage"]) if meta.get("lm_usage") else {}
-    for role, u in usage.items():
+    for role, u in data.lm_usage.items():
         console.print(f"LM {role}: {u['calls']} calls, {u['cache_hits']} cache hits, "
                       f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens")
-    if meta.get("test_scores"):
-        scores = json.loads(meta["test_scores"])
-        console.print(f"test: seed {scores['seed']:.3f} -> best {scores['best']:.3f}")
+    if data.test_scores:
+        console.print(f"test: seed {data.test_scores['seed']:.3f} -> best {data.test_scores['best']:.3f}")
 
-    best, seed = ranked[0], by_idx[0]
-    console.print(f"\n[bold]best candidate #{best['idx']}[/bold] (val {best['val_mean']:.3f}) vs the seed:")
-    for module in best["texts"]:
+    best, seed = ranked[0], data.seed or candidates[0]
+    console.print(f"\n[bold]best candidate #{best.idx}[/bold] (val {best.val_mean:.3f}) vs the seed:")
+    for module, text in best.texts.items():
         console.print(f"[bold]--- {module} ---[/bold]")
-        console.print(best["texts"][module])
-        if best["texts"][module] != seed["texts"].get(module):
+        console.print(text)
+        if text != seed.texts.get(module):
             console.print("[dim]diff against the seed:[/dim]")
-            console.print(diff_text(seed["texts"].get(module, ""), best["texts"][module]))
+            console.print(diff_text(seed.texts.get(module, ""), text))
     return 0
 
 
