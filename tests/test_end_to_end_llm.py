@@ -12,7 +12,8 @@ import pytest
 import gepetto
 from gepetto.lm import ResponseCache, UsageTracker, make_lm
 from gepetto.lm.embedded import EmbeddedServer
-from gepetto.tasks.banking import banking_task, evaluate_on
+from gepetto.systems.adapter import mean_score
+from gepetto.tasks.banking import banking_task
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(900)]
 
@@ -28,7 +29,7 @@ def test_gepa_runs_end_to_end_on_the_embedded_model(embedded_assets, tmp_path) -
         system = task.make_system(task_lm)
         config = gepetto.Config(max_rollouts=36, minibatch_size=3, reflection=gepetto.ReflectionConfig(max_tokens=200, max_resamples=1))
         result = gepetto.optimize(system, task.train, task.val, reflection_lm=reflection_lm, config=config, usage=tracker)
-        test_score = evaluate_on(system, result.best_candidate, task.test)
+        test_score = mean_score(system, result.best_candidate, task.test)
 
         # the run spent real rollouts within budget and made real model calls
         assert 6 < result.rollouts_used <= 36

@@ -18,7 +18,8 @@ from gepetto.core.config import Config, ReflectionConfig
 from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
-from gepetto.tasks.banking import banking_task, evaluate_on
+from gepetto.systems.adapter import mean_score
+from gepetto.tasks.banking import banking_task
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed = system.seed_candidate
 
         t0 = time.monotonic()
-        seed_test = evaluate_on(system, seed, task.test)
+        seed_test = mean_score(system, seed, task.test)
         print(f"seed instruction: test accuracy {seed_test:.3f} ({time.monotonic() - t0:.0f}s)", flush=True)
 
         config = Config(
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             observers=[LineProgress()], usage=tracker, run_dir=run_dir, resume=resume,
         )
         best = result.best_candidate
-        best_test = evaluate_on(system, best, task.test) if best != seed else seed_test
+        best_test = mean_score(system, best, task.test) if best != seed else seed_test
     print()
     print(result.summary())
     print(f"validation: seed {result.seed_score:.3f} -> best {result.best_score:.3f}")

@@ -16,6 +16,7 @@ from gepetto.core.candidate import Candidate
 from gepetto.lm.base import UsageTracker
 from gepetto.progress import LineProgress
 from gepetto.store import RunDirError, RunStore
+from gepetto.systems.adapter import mean_score
 from gepetto.taskfile import TaskFile, TaskFileError, build_system, load_taskfile, make_lms, task_splits
 
 TASK_COPY = "task.yaml"
@@ -141,8 +142,8 @@ def execute(
         if splits.test and result.stop_reason != "interrupted":
             seed = result.candidates[0].candidate
             best = result.best_candidate
-            test_scores["seed"] = _mean(system, seed, splits.test)
-            test_scores["best"] = test_scores["seed"] if best == seed else _mean(system, best, splits.test)
+            test_scores["seed"] = mean_score(system, seed, splits.test)
+            test_scores["best"] = test_scores["seed"] if best == seed else mean_score(system, best, splits.test)
             store.set_meta("test_scores", json.dumps(test_scores))
         store.close()
     print(result.summary())
@@ -155,11 +156,6 @@ def execute(
         print(f"\nthe run stopped early ({result.stop_reason}); continue it with: gepetto resume {run_dir}")
     print(f"\nsee it with: gepetto show {run_dir}   |   gepetto report {run_dir}")
     return 0
-
-
-def _mean(system, candidate: Candidate, examples) -> float:  # noqa: ANN001
-    results = system.evaluate(candidate, list(examples))
-    return sum(r.score for r in results) / max(len(results), 1)
 
 
 def evaluate_main(argv: Sequence[str]) -> int:
@@ -193,6 +189,6 @@ def evaluate_main(argv: Sequence[str]) -> int:
     with contextlib.ExitStack() as stack:
         task_lm, _ = make_lms(task, tracker, stack)
         system = build_system(task, task_lm, splits)
-        score = _mean(system, Candidate(chosen["texts"]), examples)
+        score = mean_score(system, Candidate(chosen["texts"]), examples)
     print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {score:.3f}")
     return 0

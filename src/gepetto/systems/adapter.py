@@ -91,3 +91,9 @@ class FunctionSystem:
                 )
             results.append(result)
         return results
+
+
+def mean_score(system: System, candidate: Candidate | Mapping[str, str], examples: Sequence[Any]) -> float:
+    """Mean score of ``candidate`` on ``examples`` (held-back test scoring, not budgeted)."""
+    results = system.evaluate(candidate if isinstance(candidate, Candidate) else Candidate(candidate), list(examples))
+    return sum(r.score for r in results) / max(len(results), 1)

@@ -14,7 +14,7 @@ import csv
 import random
 from functools import partial
 from importlib import resources
-from typing import Any, Sequence
+from typing import Sequence
 
 from gepetto.lm.base import LM
 from gepetto.systems.metrics import LabelMetric
@@ -93,10 +93,3 @@ def banking_task(
 
     return Task(name, f"BANKING77 intent classification over {len(labels)} intents", train, val, test, make_system)
 
-
-def evaluate_on(system: Any, candidate: Any, examples: Sequence[Any]) -> float:
-    """Mean score of ``candidate`` on ``examples`` (for held-back test scoring)."""
-    from gepetto.core.candidate import Candidate
-
-    results = system.evaluate(Candidate(candidate), list(examples))
-    return sum(r.score for r in results) / max(len(results), 1)
