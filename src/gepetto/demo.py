@@ -19,7 +19,7 @@ from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
 from gepetto.systems.adapter import mean_score
-from gepetto.tasks.banking import banking_task
+from gepetto.tasks import get_task
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=10.0, help="wall-clock limit of the optimization (default: 10)")
     p.add_argument("--minibatch", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-val", type=int, default=30)
-    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--task", default="banking-9", help="bundled task (default: banking-9; `gepetto tasks` lists them)")
+    p.add_argument("--n-val", type=int, default=None, help="validation examples (default: the task's own)")
+    p.add_argument("--n-test", type=int, default=None, help="test examples (default: the task's own)")
     p.add_argument("--threads", type=int, default=None, help="llama-server CPU threads")
     p.add_argument("--strategy", choices=["edits", "rewrite"], default="edits",
                    help="reflection strategy (default: edits, typed edits suited to small models)")
@@ -40,9 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    task = banking_task(n_val=args.n_val, n_test=args.n_test)
+    sizes = {k: v for k, v in (("n_val", args.n_val), ("n_test", args.n_test)) if v is not None}
+    try:
+        task = get_task(args.task, **sizes)
+    except ValueError as exc:
+        print(f"gepetto demo: {exc}")
+        return 2
     out = Path(args.out)
-    run_dir = out / f"{args.strategy}-{args.model}-budget{args.budget}-seed{args.seed}"
+    prefix = "" if task.name == "banking-9" else f"{task.name}-"
+    run_dir = out / f"{prefix}{args.strategy}-{args.model}-budget{args.budget}-seed{args.seed}"
     resume = (run_dir / "run.sqlite").exists()
     if resume:
         print(f"gepetto demo: continuing the run in {run_dir} (delete {out} to start afresh)")

@@ -102,12 +102,12 @@ class TaskFile(BaseModel):
     def _check(self) -> "TaskFile":
         if self.task is None and (self.data is None or self.program is None):
             raise ValueError("give a bundled `task: banking-9`, or both `data:` and `program:`")
-        if self.task is not None and self.task not in BUNDLED_TASKS:
-            raise ValueError(f"unknown bundled task {self.task!r}; known: {', '.join(sorted(BUNDLED_TASKS))}")
+        if self.task is not None:
+            from gepetto.tasks import task_names
+
+            if self.task not in task_names():
+                raise ValueError(f"unknown bundled task {self.task!r}; known: {', '.join(task_names())}")
         return self
-
-
-BUNDLED_TASKS = ("banking-9",)
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
@@ -251,10 +251,10 @@ def build_system(task: TaskFile, lm: LM, splits: Splits | None) -> System:
     from gepetto.systems.metrics import LabelMetric, exact_answer_metric
     from gepetto.systems.prompt_system import PromptSystem
 
-    if task.task == "banking-9":
-        from gepetto.tasks.banking import banking_task
+    if task.task is not None:
+        from gepetto.tasks import get_task
 
-        return banking_task().make_system(lm)
+        return get_task(task.task).make_system(lm)
     assert task.program is not None and task.data is not None
     program, data = task.program, task.data
     if program.kind == "custom":
@@ -297,10 +297,10 @@ def import_object(spec: str) -> Any:
 
 
 def task_splits(task: TaskFile) -> Splits:
-    if task.task == "banking-9":
-        from gepetto.tasks.banking import banking_task
+    if task.task is not None:
+        from gepetto.tasks import get_task
 
-        t = banking_task()
+        t = get_task(task.task)
         return Splits(list(t.train), list(t.val), list(t.test))
     assert task.data is not None
     return load_splits(task.data)

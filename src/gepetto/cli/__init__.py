@@ -16,6 +16,7 @@ commands:
   evaluate RUN_DIR     score the best (or --candidate N) candidate on --split test|val|train
   export RUN_DIR       the run as JSON (candidates, lineage, per-instance scores, proposals)
   runs [DIR]           list the runs under DIR (default: runs/)
+  tasks                list the bundled tasks (real public data, seeded splits)
   demo                 a real optimization of a bundled task on the embedded local LLM
   serve-lm             serve the embedded local LLM (OpenAI-compatible, 127.0.0.1) until Ctrl-C
 
@@ -54,6 +55,10 @@ def _command(name: str) -> Callable[[Sequence[str]], int] | None:
         except ImportError:
             return None
         return report_main
+    if name == "tasks":
+        from gepetto.cli.inspect import tasks_main
+
+        return tasks_main
     if name == "demo":
         from gepetto.demo import main as demo_main
 

@@ -151,3 +151,18 @@ def export_main(argv: Sequence[str]) -> int:
     out.write_text(text, encoding="utf-8")
     print(f"exported {len(data['candidates'])} candidates and {len(data['proposals'])} proposals to {out}")
     return 0
+
+
+def tasks_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="gepetto tasks", description="List the bundled tasks and their split sizes.")
+    p.parse_args(argv)
+    from gepetto.tasks import get_task, task_names
+
+    table = Table(title="bundled tasks (use as `task: NAME` in a task file, or `gepetto demo --task NAME`)")
+    for col in ("name", "train", "val", "test", "description"):
+        table.add_column(col)
+    for name in task_names():
+        task = get_task(name)
+        table.add_row(name, str(len(task.train)), str(len(task.val)), str(len(task.test)), task.description)
+    Console().print(table)
+    return 0

@@ -124,3 +124,58 @@ def exact_answer_metric(expected: str, reply: str) -> MetricResult:
     if _norm(answer) == _norm(expected):
         return MetricResult(1.0, f"Correct: {expected}.")
     return MetricResult(0.0, f"Wrong: the final answer was '{answer}', expected {expected}.")
+
+
+_OPTION_LINE = re.compile(r"^\(([A-Z])\)\s*(.+)$", re.MULTILINE)
+_OPTION_REF = re.compile(r"\(([A-Z])\)")
+
+
+def parse_options(question: str) -> dict[str, str]:
+    """The lettered options of a multiple-choice question: ``(A) text`` lines -> {"A": "text"}."""
+    return {letter: text.strip() for letter, text in _OPTION_LINE.findall(question)}
+
+
+def multiple_choice_metric(expected: str, reply: str, options: Mapping[str, str]) -> MetricResult:
+    """Exactly one option in the final answer, by letter (``(B)``, ``B``) or by its full text.
+
+    ``expected`` is the letter, with or without parentheses. Naming two options is
+    wrong, with feedback saying so; the feedback names the expected option's text so
+    reflection sees what the right answer looked like.
+    """
+    want = expected.strip().strip("()").upper()
+    answer = final_answer(reply)
+    fmt = "End the reply with 'Answer: (X)' naming exactly one option letter."
+    right = f"({want}) {options[want]}" if want in options else f"({want})"
+    if not answer:
+        return MetricResult(0.0, f"Wrong: the reply is empty; expected {right}. {fmt}")
+    letters = set(_OPTION_REF.findall(answer))
+    bare = answer.strip().strip(".").upper()
+    if not letters and len(bare) == 1 and bare in options:
+        letters = {bare}
+    if not letters:
+        letters = {k for k, text in options.items() if _norm(text) and _norm(text) == _norm(answer)}
+    if len(letters) > 1:
+        return MetricResult(0.0, f"Wrong: the final answer '{answer}' names several options; expected only {right}. {fmt}")
+    if not letters:
+        return MetricResult(0.0, f"Wrong: the final answer '{answer}' names no option; expected {right}. {fmt}")
+    got = letters.pop()
+    if got == want:
+        return MetricResult(1.0, f"Correct: {right}.")
+    shown = f"({got}) {options[got]}" if got in options else f"({got})"
+    return MetricResult(0.0, f"Wrong: answered {shown}, but the answer is {right}. {fmt}")
+
+
+def closed_answer_metric(expected: str, reply: str, answers: Sequence[str]) -> MetricResult:
+    """The final answer must be exactly one of a closed set (yes/no, True/False, valid/invalid)."""
+    answer = final_answer(reply)
+    choices = "/".join(answers)
+    fmt = f"End the reply with 'Answer: <{choices}>'."
+    words = set(re.findall(r"[a-z]+", answer.lower()))
+    found = [a for a in answers if a.lower() in words]
+    if len(found) == 1 and found[0].lower() == expected.lower():
+        return MetricResult(1.0, f"Correct: {expected}.")
+    if not found:
+        return MetricResult(0.0, f"Wrong: the final answer '{answer}' is none of {choices}; expected {expected}. {fmt}")
+    if len(found) > 1:
+        return MetricResult(0.0, f"Wrong: the final answer '{answer}' names several of {choices}; expected only {expected}. {fmt}")
+    return MetricResult(0.0, f"Wrong: answered {found[0]}, but the answer is {expected}. {fmt}")

@@ -44,6 +44,14 @@ def load_rows(split: str) -> list[dict[str, str]]:
         return [{"text": row["text"], "label": row["category"]} for row in csv.DictReader(handle)]
 
 
+def all_labels() -> list[str]:
+    """The 77 BANKING77 intents, in the dataset's own order."""
+    import json
+
+    path = resources.files("gepetto.tasks") / "data" / "banking77" / "categories.json"
+    return list(json.loads(path.read_text(encoding="utf-8")))
+
+
 def seed_instruction(labels: Sequence[str]) -> str:
     return (
         "Classify the banking customer query into one of these intents: "
