@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def private_response_cache(tmp_path_factory, monkeypatch) -> None:
+    """Every test gets its own response cache. The default cache is keyed by endpoint URL;
+    fake servers on loopback get random ports, and a port reused by another test's fake
+    (answering differently) would otherwise serve that fake's cached replies."""
+    monkeypatch.setenv("GEPETTO_LM_CACHE", str(tmp_path_factory.mktemp("lm-cache") / "lm_cache.sqlite"))
+
+
 def require_or_skip(reason: str) -> None:
     if os.environ.get("GEPETTO_REQUIRE_LLM"):
         pytest.fail(f"GEPETTO_REQUIRE_LLM is set but {reason}")

@@ -27,6 +27,7 @@ def test_api_key_is_sent_but_never_written_logged_or_shown(tmp_path, monkeypatch
     key = "sk-test-" + secrets.token_urlsafe(32)
     monkeypatch.setenv(ENV, key)
     monkeypatch.setenv("GEPETTO_CACHE_DIR", str(tmp_path / "default-cache"))
+    monkeypatch.delenv("GEPETTO_LM_CACHE", raising=False)  # the default cache path is part of what is checked
     caplog.set_level(logging.DEBUG)  # everything: gepetto, httpx, httpcore
 
     # the server quotes the Authorization header in every error body and in garbage

@@ -235,7 +235,10 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_default_path_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GEPETTO_LM_CACHE", str(tmp_path / "mine.sqlite"))
     monkeypatch.setenv("GEPETTO_CACHE_DIR", str(tmp_path / "here"))
+    assert default_cache_path() == tmp_path / "mine.sqlite"
+    monkeypatch.delenv("GEPETTO_LM_CACHE")
     assert default_cache_path() == tmp_path / "here" / "lm_cache.sqlite"
     monkeypatch.delenv("GEPETTO_CACHE_DIR")
     assert default_cache_path() == Path.home() / ".cache" / "gepetto" / "lm_cache.sqlite"

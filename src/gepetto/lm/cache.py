@@ -37,7 +37,12 @@ discarded (a cache is only ever a copy of what the servers said)."""
 
 
 def default_cache_path() -> Path:
-    """``$GEPETTO_CACHE_DIR/lm_cache.sqlite``, else ``~/.cache/gepetto/lm_cache.sqlite``."""
+    """``$GEPETTO_LM_CACHE`` (a file path), else ``$GEPETTO_CACHE_DIR/lm_cache.sqlite``, else
+    ``~/.cache/gepetto/lm_cache.sqlite``. The first lets tests and benchmarks use a private
+    response cache while the model weights stay in the shared cache directory."""
+    explicit = os.environ.get("GEPETTO_LM_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
     directory = os.environ.get("GEPETTO_CACHE_DIR")
     base = Path(directory).expanduser() if directory else Path.home() / ".cache" / "gepetto"
     return base / "lm_cache.sqlite"

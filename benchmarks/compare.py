@@ -1,0 +1,318 @@
+"""Side-by-side comparison: gepetto, its ablations, the peers and the seed, on bundled tasks.
+
+Every optimizer gets the same task, task LM, reflection LM, splits and rollout budget
+(metric calls on training and validation data; test scoring is outside the budget):
+
+* ``gepetto``            Pareto selection + Merge, ``edits`` reflection (the default for
+                         the embedded small models)
+* ``gepetto-no-merge``   the same without Merge
+* ``gepetto-rewrite``    the paper's full-rewrite reflection on our engine
+* ``current-best``       the paper's ablation: always mutate the best candidate
+* ``beam``               the paper's ablation: beam search over the top candidates
+* ``gepa``               gepa 0.1.4 (PyPI), in the separate environment ``.venv-bench``
+* ``mipro``              DSPy 3.4.1 MIPROv2, zero-shot, in ``.venv-bench``
+* ``seed``               the unoptimized seed instruction
+
+    python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
+    python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
+    python benchmarks/compare.py --task bbh-object_counting --budget 150 --seeds 0 1
+    python benchmarks/compare.py --base-url http://host/v1 --model-name qwen2.5-7b   # any endpoint
+
+Writes ``benchmarks/results/compare-<tag>.json``, ``.md`` (the table) and ``.png`` (test
+score against rollouts). Each optimizer run has a fresh response cache, so no run is
+served from another's replies and wall times are honest; test scoring shares one cache.
+The peers run through ``benchmarks/peers/`` (set up with ``benchmarks/peers/setup_env.sh``,
+which this script calls when a peer is requested).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from gepetto.api import optimize  # noqa: E402
+from gepetto.core.candidate import Candidate  # noqa: E402
+from gepetto.core.config import Config, ReflectionConfig  # noqa: E402
+from gepetto.lm import UsageTracker, make_lm  # noqa: E402
+from gepetto.lm.cache import ResponseCache  # noqa: E402
+from gepetto.systems.adapter import mean_score  # noqa: E402
+from gepetto.tasks import get_task  # noqa: E402
+from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
+
+OURS = ("gepetto", "gepetto-no-merge", "gepetto-rewrite", "current-best", "beam")
+PEERS = ("gepa", "mipro")
+DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "gepetto-rewrite", "current-best", "beam", "gepa", "mipro")
+FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    model: str
+    identity: str | None = None
+
+
+def our_config(name: str, budget: int, seed: int) -> Config:
+    reflection = ReflectionConfig(max_tokens=512, strategy="rewrite" if name == "gepetto-rewrite" else "edits", use_grammar=True)
+    settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
+    if name == "gepetto-no-merge":
+        settings["use_merge"] = False
+    if name == "current-best":
+        settings["selector"] = "current-best"
+    if name == "beam":
+        settings["selector"] = "beam"
+    return Config(**settings)
+
+
+def _lm(endpoint: Endpoint, role: str, tracker: UsageTracker | None, cache: ResponseCache | bool, sampled: bool = False):  # noqa: ANN202
+    return make_lm(base_url=endpoint.base_url, model=endpoint.model, role=role if tracker else None, tracker=tracker,
+                   cache=cache, cache_sampled=sampled, identity=endpoint.identity, timeout_s=300)
+
+
+def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoint, refl_ep: Endpoint,
+             test_system, workdir: Path) -> dict[str, Any]:  # noqa: ANN001
+    """One run of gepetto (or an ablation) with a fresh cache; the curve is scored on test afterwards."""
+    task = get_task(task_name)
+    cache = ResponseCache(workdir / f"{name}-{seed}.sqlite")
+    tracker = UsageTracker()
+    system = task.make_system(_lm(task_ep, "task", tracker, cache))
+    reflection_lm = _lm(refl_ep, "reflection", tracker, cache, sampled=True)
+    started = time.monotonic()
+    result = optimize(system, task.train, task.val, reflection_lm=reflection_lm, config=our_config(name, budget, seed),
+                      usage=tracker)
+    wall = time.monotonic() - started
+    # test score as a function of rollouts: each time the best-by-validation candidate changes
+    curve: list[list[float]] = []
+    best_mean = -1.0
+    for record in result.candidates:
+        mean = result.val_means[record.index]
+        if mean > best_mean:
+            best_mean = mean
+            at = record.rollouts_at_creation + (len(task.val) if record.index else 0)
+            curve.append([min(at, result.rollouts_used), mean_score(test_system, record.candidate, task.test)])
+    best = result.best_candidate
+    usage = result.lm_usage
+    return {
+        "optimizer": name, "task": task_name, "seed": seed, "budget": budget, "rollouts_used": result.rollouts_used,
+        "seed_val": result.seed_score, "best_val": result.best_score,
+        "best_test": mean_score(test_system, best, task.test),
+        "task_calls": usage.get("task", {}).get("calls", 0),
+        "task_tokens": usage.get("task", {}).get("prompt_tokens", 0) + usage.get("task", {}).get("completion_tokens", 0),
+        "reflection_calls": usage.get("reflection", {}).get("calls", 0),
+        "reflection_tokens": usage.get("reflection", {}).get("prompt_tokens", 0) + usage.get("reflection", {}).get("completion_tokens", 0),
+        "wall_s": wall, "prompt_chars": sum(len(t) for t in best.values()), "best_instruction": best.to_dict(),
+        "proposals": result.proposal_counts(), "curve": curve,
+    }
+
+
+def ensure_bench_env() -> None:
+    if not BENCH_PYTHON.exists():
+        print("compare: setting up .venv-bench for the peers (gepa 0.1.4, dspy 3.4.1)...", flush=True)
+    subprocess.run(["bash", str(ROOT / "benchmarks" / "peers" / "setup_env.sh")], check=True)
+
+
+def run_peer(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoint, refl_ep: Endpoint,
+             n_test: int | None, workdir: Path) -> dict[str, Any]:
+    script = ROOT / "benchmarks" / "peers" / ("run_gepa.py" if name == "gepa" else "run_mipro.py")
+    out = workdir / f"{name}-{seed}.json"
+    cmd = [str(BENCH_PYTHON), str(script), "--task", task_name, "--base-url", task_ep.base_url, "--model", task_ep.model,
+           "--reflection-base-url", refl_ep.base_url, "--reflection-model", refl_ep.model,
+           "--budget", str(budget), "--seed", str(seed), "--out", str(out)]
+    if n_test is not None:
+        cmd += ["--n-test", str(n_test)]
+    log = workdir / f"{name}-{seed}.log"
+    with log.open("w") as handle:
+        code = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    if code != 0 or not out.exists():
+        tail = log.read_text(errors="replace")[-2000:]
+        return {"optimizer": name, "task": task_name, "seed": seed, "budget": budget, "error": f"exit {code}: {tail}"}
+    data = json.loads(out.read_text())
+    data["optimizer"] = name
+    data["version"] = data.get("optimizer_version")
+    data.setdefault("curve", [])
+    data["prompt_chars"] = data.get("prompt_chars", 0)
+    for role in ("task", "reflection"):
+        data.setdefault(f"{role}_tokens", data.get(f"{role}_prompt_tokens", 0) + data.get(f"{role}_completion_tokens", 0))
+    return data
+
+
+def summarize(rows: list[dict[str, Any]], seed_test: dict[str, float]) -> list[dict[str, Any]]:
+    table = []
+    keys = sorted({(r["task"], r["optimizer"]) for r in rows}, key=lambda k: (k[0], DEFAULT_OPTIMIZERS.index(k[1]) if k[1] in DEFAULT_OPTIMIZERS else 99))
+    for task, opt in keys:
+        runs = [r for r in rows if r["task"] == task and r["optimizer"] == opt and "error" not in r]
+        failed = [r for r in rows if r["task"] == task and r["optimizer"] == opt and "error" in r]
+        if not runs:
+            table.append({"task": task, "optimizer": opt, "runs": 0, "failed": len(failed)})
+            continue
+        tests = [r["best_test"] for r in runs]
+
+        def mean(key: str) -> float:
+            return statistics.fmean(float(r.get(key) or 0) for r in runs)
+
+        table.append({
+            "task": task, "optimizer": opt, "runs": len(runs), "failed": len(failed),
+            "test_mean": statistics.fmean(tests), "test_spread": (max(tests) - min(tests)) / 2 if len(tests) > 1 else 0.0,
+            "test_gain": statistics.fmean(tests) - seed_test[task],
+            "val_mean": mean("best_val"), "rollouts": mean("rollouts_used"), "task_calls": mean("task_calls"),
+            "reflection_calls": mean("reflection_calls"), "tokens": mean("task_tokens") + mean("reflection_tokens"),
+            "wall_s": mean("wall_s"), "prompt_chars": mean("prompt_chars"),
+        })
+    return table
+
+
+def markdown(table: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Task LM `{meta['task_model']}`, reflection LM `{meta['reflection_model']}`, budget {meta['budget']} rollouts, "
+        f"seeds {meta['seeds']}, {meta['date']}, commit {meta['commit']}, `{meta['command']}`",
+        "",
+        "| task | optimizer | test (mean ± half-range) | gain vs seed | val | rollouts | task calls | reflection calls | tokens | wall s | prompt chars |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        if not row["runs"]:
+            lines.append(f"| {row['task']} | {row['optimizer']} | failed ({row['failed']}) | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {row['task']} | {row['optimizer']} | {row['test_mean']:.3f} ± {row['test_spread']:.3f} | {row['test_gain']:+.3f} | "
+            f"{row['val_mean']:.3f} | {row['rollouts']:.0f} | {row['task_calls']:.0f} | {row['reflection_calls']:.0f} | "
+            f"{row['tokens']:.0f} | {row['wall_s']:.0f} | {row['prompt_chars']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], seed_test: dict[str, float], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("compare: matplotlib is not installed; skipping the plot")
+        return False
+    tasks = sorted({r["task"] for r in rows})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+    colors: dict[str, Any] = {}
+    for ax, task in zip(axes[0], tasks):
+        ax.axhline(seed_test[task], color="grey", linestyle=":", label="seed")
+        for r in rows:
+            if r["task"] != task or "error" in r or r["optimizer"] == "seed" or not r.get("curve"):
+                continue
+            xs = [p[0] for p in r["curve"]] + [r["rollouts_used"]]
+            ys = [p[1] for p in r["curve"]] + [r["curve"][-1][1]]
+            color = colors.setdefault(r["optimizer"], f"C{len(colors)}")
+            first = not any(line.get_label() == r["optimizer"] for line in ax.get_lines())
+            ax.step(xs, ys, where="post", color=color, alpha=0.8, label=r["optimizer"] if first else None)
+        ax.set_title(task)
+        ax.set_xlabel("rollouts (metric calls on train + val)")
+        ax.set_ylabel("test score of the best-by-validation candidate")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", action="append", help="bundled task (repeatable; default banking-9, or the suite with --full)")
+    p.add_argument("--budget", type=int, help="rollouts per run (default 100; 300 with --full)")
+    p.add_argument("--seeds", type=int, nargs="+", help="default 0; 0 1 2 with --full")
+    p.add_argument("--optimizers", nargs="+", default=list(DEFAULT_OPTIMIZERS), choices=list(DEFAULT_OPTIMIZERS))
+    p.add_argument("--full", action="store_true", help="banking-9 and four BBH tasks, budget 300, seeds 0 1 2")
+    p.add_argument("--model", default="1.5b", help="embedded model for task and reflection (default 1.5b)")
+    p.add_argument("--reflection-model", help="embedded model for reflection (default: --model)")
+    p.add_argument("--base-url", help="use this OpenAI-compatible endpoint instead of the embedded model")
+    p.add_argument("--model-name", help="model name at --base-url")
+    p.add_argument("--n-test", type=int, help="score on the first N test examples only")
+    p.add_argument("--tag", help="output name (default: derived from the settings)")
+    args = p.parse_args(argv)
+    tasks = args.task or (list(FULL_TASKS) if args.full else ["banking-9"])
+    budget = args.budget or (300 if args.full else 100)
+    seeds = args.seeds or ([0, 1, 2] if args.full else [0])
+    if any(o in PEERS for o in args.optimizers):
+        ensure_bench_env()
+    tag = args.tag or f"{'full' if args.full else '-'.join(tasks)}-b{budget}-s{''.join(map(str, seeds))}"
+    results_dir = ROOT / "benchmarks" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    from contextlib import ExitStack
+
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="gepetto-compare-") as tmp:
+        workdir = Path(tmp)
+        if args.base_url:
+            if not args.model_name:
+                p.error("--base-url needs --model-name")
+            task_ep = refl_ep = Endpoint(args.base_url, args.model_name)
+        else:
+            from gepetto.lm.embedded import start_embedded
+
+            server = stack.enter_context(start_embedded(args.model))
+            task_ep = Endpoint(server.base_url, server.model, server.identity)
+            refl_ep = task_ep
+            if args.reflection_model and args.reflection_model != args.model:
+                other = stack.enter_context(start_embedded(args.reflection_model))
+                refl_ep = Endpoint(other.base_url, other.model, other.identity)
+        test_cache = ResponseCache(workdir / "test.sqlite")
+        rows: list[dict[str, Any]] = []
+        seed_test: dict[str, float] = {}
+        for task_name in tasks:
+            sizes = {"n_test": args.n_test} if args.n_test else {}
+            task = get_task(task_name, **sizes)
+            test_system = task.make_system(_lm(task_ep, "task", None, test_cache))
+            seed_test[task_name] = mean_score(test_system, Candidate(test_system.seed_candidate), task.test)
+            print(f"[{task_name}] seed test {seed_test[task_name]:.3f}", flush=True)
+            for seed in seeds:
+                for name in args.optimizers:
+                    started = time.monotonic()
+                    if name == "seed":
+                        row = {"optimizer": "seed", "task": task_name, "seed": seed, "budget": budget, "rollouts_used": 0,
+                               "best_val": None, "best_test": seed_test[task_name], "wall_s": 0.0,
+                               "prompt_chars": sum(len(t) for t in test_system.seed_candidate.values())}
+                    elif name in OURS:
+                        row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir)
+                    else:
+                        row = run_peer(name, task_name, budget, seed, task_ep, refl_ep, args.n_test, workdir)
+                    rows.append(row)
+                    shown = "ERROR " + row["error"][-300:] if "error" in row else f"test {row['best_test']:.3f} val {row.get('best_val')}"
+                    print(f"[{task_name}] seed {seed} {name}: {shown} ({time.monotonic() - started:.0f}s)", flush=True)
+                    partial = {"rows": rows, "seed_test": seed_test}
+                    (results_dir / f"compare-{tag}.partial.json").write_text(json.dumps(partial, indent=1))
+    meta = {
+        "date": time.strftime("%Y-%m-%d"), "commit": git_commit(), "command": "python benchmarks/compare.py " + " ".join(argv or sys.argv[1:]),
+        "task_model": task_ep.model, "reflection_model": refl_ep.model, "budget": budget, "seeds": seeds, "tasks": tasks,
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+    }
+    table = summarize(rows, seed_test)
+    md = markdown(table, meta)
+    print()
+    print(md)
+    (results_dir / f"compare-{tag}.json").write_text(json.dumps({"meta": meta, "seed_test": seed_test, "table": table, "rows": rows}, indent=1))
+    (results_dir / f"compare-{tag}.md").write_text(md)
+    if plot(rows, seed_test, results_dir / f"compare-{tag}.png"):
+        print(f"wrote benchmarks/results/compare-{tag}.png")
+    (results_dir / f"compare-{tag}.partial.json").unlink(missing_ok=True)
+    print(f"wrote benchmarks/results/compare-{tag}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
