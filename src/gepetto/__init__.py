@@ -3,6 +3,7 @@
 from gepetto.api import StopFlag, optimize
 from gepetto.core.candidate import Candidate, CandidateRecord
 from gepetto.core.config import Config, ReflectionConfig
+from gepetto.core.planning import BudgetPlan, plan_budget
 from gepetto.core.result import ProposalRecord, Result
 from gepetto.systems.adapter import ExampleResult, FunctionSystem, ModuleRecord, System
 from gepetto.systems.metrics import MetricResult
@@ -10,6 +11,8 @@ from gepetto.systems.program import Module, Prediction, ProgramSystem
 from gepetto.systems.prompt_system import PromptSystem
 
 __all__ = [
+    "BudgetPlan",
+    "plan_budget",
     "Candidate",
     "CandidateRecord",
     "Config",

@@ -15,6 +15,7 @@ from typing import Sequence
 
 from gepetto.api import optimize
 from gepetto.core.config import Config, ReflectionConfig
+from gepetto.core.planning import plan_budget
 from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_seconds=args.max_minutes * 60,
             reflection=ReflectionConfig(max_tokens=512, strategy=args.strategy, use_grammar=True),
         )
+        print("plan: " + plan_budget(args.budget, len(task.train), len(task.val), args.minibatch).summary(), flush=True)
         result = optimize(
             system, task.train, task.val, reflection_lm=reflection_lm, config=config,
             observers=[LineProgress()], usage=tracker, run_dir=run_dir, resume=resume,

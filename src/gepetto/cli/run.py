@@ -12,6 +12,7 @@ from typing import Sequence
 import yaml
 
 from gepetto.api import StopFlag, optimize
+from gepetto.core.planning import plan_budget
 from gepetto.core.candidate import Candidate
 from gepetto.lm.base import UsageTracker
 from gepetto.progress import LineProgress
@@ -128,6 +129,9 @@ def execute(
             observers.append(LineProgress())
         print(f"gepetto: {task.name}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test; "
               f"run dir {run_dir}", flush=True)
+        if not quiet:
+            cfg = task.optimizer
+            print("gepetto: plan: " + plan_budget(cfg.max_rollouts, len(splits.train), len(splits.val), cfg.minibatch_size).summary(), flush=True)
         try:
             result = optimize(
                 system, splits.train, splits.val, reflection_lm=reflection_lm, config=task.optimizer,

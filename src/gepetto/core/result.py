@@ -79,12 +79,32 @@ class Result:
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
+    def improvements(self) -> list[int]:
+        """Indices of the candidates that raised the best validation mean when they were added."""
+        best, found = self.val_means[0], []
+        for record in self.candidates[1:]:
+            if self.val_means[record.index] > best:
+                best = self.val_means[record.index]
+                found.append(record.index)
+        return found
+
+    def rollouts_per_improvement(self) -> float | None:
+        """Rollouts spent after the seed per new best candidate (None when nothing improved)."""
+        found = self.improvements()
+        if not found:
+            return None
+        seed_cost = len(self.val_scores[0]) if self.val_scores else 0
+        return (self.rollouts_used - seed_cost) / len(found)
+
     def summary(self) -> str:
         counts = self.proposal_counts()
         return (
             f"best candidate #{self.best_index} ({self.best_candidate.id}) "
             f"val {self.best_score:.3f} (seed {self.seed_score:.3f}); "
             f"{len(self.candidates)} candidates, {self.iterations} iterations, "
-            f"{self.rollouts_used}/{self.max_rollouts} rollouts; stop: {self.stop_reason}; "
+            f"{self.rollouts_used}/{self.max_rollouts} rollouts; "
+            + (f"{len(self.improvements())} improvements, {self.rollouts_per_improvement():.0f} rollouts each; "
+               if self.improvements() else "no improvement; ")
+            + f"stop: {self.stop_reason}; "
             f"proposals: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         )
