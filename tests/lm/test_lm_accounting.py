@@ -150,3 +150,11 @@ def test_litellm_missing_gives_install_hint() -> None:
 
     with pytest.raises(LMError, match=r"pip install 'gepetto\[litellm\]'"):
         LiteLLMLM("openai/gpt-4o-mini")
+
+
+def test_failure_feedback_drops_the_endpoint() -> None:
+    from gepetto.lm.base import LMError, failure_feedback
+
+    text = failure_feedback(LMError("http://127.0.0.1:40123/v1: request failed: ReadTimeout: timed out"))
+    assert text == "The model call failed: request failed: ReadTimeout: timed out"
+    assert "127.0.0.1" not in failure_feedback(LMError("https://user:***@api.example.com/v1 rejected the request: HTTP 400: too long"))

@@ -8,6 +8,8 @@ should have to inherit from us. Everything the engine and the proposers need is
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -80,6 +82,20 @@ class LMError(RuntimeError):
     The message always names the endpoint and says what to do about it. It never
     contains an API key.
     """
+
+
+_URL = re.compile(r"https?://[^\s:]+(?::\d+)?[^\s:]*:?")
+
+
+def failure_feedback(exc: BaseException) -> str:
+    """An LM failure as feedback for reflection: what went wrong, without the endpoint.
+
+    The endpoint URL (with its random local port) is noise to a reflection LM, and would
+    make otherwise identical reflection prompts differ between runs, defeating the cache.
+    The full message stays in the rollout's ``error``.
+    """
+    text = _URL.sub("", str(exc)).strip(" :")
+    return f"The model call failed: {text}"
 
 
 @dataclass

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from gepetto.core.candidate import Candidate
-from gepetto.lm.base import LM, LMError
+from gepetto.lm.base import LM, LMError, failure_feedback
 from gepetto.systems.adapter import ExampleResult, ModuleRecord
 from gepetto.systems.metrics import MetricResult, as_metric_result
 
@@ -159,7 +159,7 @@ class Module:
                 temperature=context.temperature, max_tokens=context.max_tokens,
             )
         except LMError as exc:
-            context.trace.append(TraceEntry(self.name, shown, "", {}, f"LM call failed: {exc}"))
+            context.trace.append(TraceEntry(self.name, shown, "", {}, failure_feedback(exc)))
             raise ModuleError(self.name, f"the model call of module {self.name!r} failed: {exc}") from exc
         try:
             parsed = parse_outputs(completion.text, self.outputs)

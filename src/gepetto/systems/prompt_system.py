@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from gepetto.core.candidate import Candidate
-from gepetto.lm.base import LM, Completion, LMError
+from gepetto.lm.base import LM, Completion, LMError, failure_feedback
 from gepetto.systems.adapter import ExampleResult, ModuleRecord
 from gepetto.systems.metrics import MetricResult, as_metric_result
 
@@ -72,7 +72,7 @@ class PromptSystem:
             )
         except Exception as exc:  # noqa: BLE001 - any failed call is one failed rollout, not the end of the run
             detail = str(exc) if isinstance(exc, LMError) else f"{type(exc).__name__}: {exc}"
-            feedback = f"The model call failed: {detail}"
+            feedback = failure_feedback(exc)
             record = ModuleRecord(self.module, {"input": user}, "", feedback, self.failure_score, expected)
             return ExampleResult(self.failure_score, None, feedback, records=(record,) if capture_traces else (), error=detail)
         reply = completion.text
