@@ -71,6 +71,7 @@ def optimize(
     run_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     force: bool = False,
+    holdout: Sequence[Any] = (),
 ) -> Result:
     """Optimize the texts of ``system`` with GEPA and return the best candidate found.
 
@@ -79,6 +80,12 @@ def optimize(
     LMs record into; its per-role totals are copied into ``Result.lm_usage``.
     Ctrl-C (or creating the file ``RUN_DIR/STOP``) stops after the current step and still
     returns a result.
+
+    ``holdout``: optional examples kept apart from selection during the run. At the end
+    the seed and the ``config.holdout_top_k`` best candidates by validation mean are scored
+    on them (from rollouts kept back for it), and the best mean over validation and
+    held-out examples pooled wins: a guard against picking a candidate that was merely
+    lucky on a small validation set.
 
     ``run_dir`` records the run as it goes (SQLite, see :mod:`gepetto.store`). With
     ``resume=True`` an interrupted run in ``run_dir`` continues where it stopped: the loop
@@ -130,11 +137,11 @@ def optimize(
     try:
         engine = Engine(
             system, trainset, valset, Candidate(seed), proposer, config, observers=observers,
-            stop_requested=stop_requested, replay=store if resume else None,
+            stop_requested=stop_requested, replay=store if resume else None, holdout=holdout,
         )
         if store is not None:
             # claimed only now that the inputs passed validation (Engine checks them)
-            store.begin(run_fingerprint(config, trainset, valset, seed), {"config": config.model_dump()}, resume=resume, force=force)
+            store.begin(run_fingerprint(config, trainset, valset, seed, holdout), {"config": config.model_dump()}, resume=resume, force=force)
     except Exception:
         if store is not None:
             store.close()
@@ -160,13 +167,18 @@ STOP_FILE = "STOP"
 _STOPPING_FIELDS = {"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"}
 
 
-def run_fingerprint(config: Config, trainset: Sequence[Any], valset: Sequence[Any], seed: Mapping[str, str]) -> str:
+def run_fingerprint(
+    config: Config, trainset: Sequence[Any], valset: Sequence[Any], seed: Mapping[str, str], holdout: Sequence[Any] = ()
+) -> str:
     """What must match for a run directory to be resumed: the config except its stopping
     settings, the data and the seed candidate."""
     from gepetto.store.serialize import dumps
 
     shaping = {k: v for k, v in config.model_dump().items() if k not in _STOPPING_FIELDS}
-    blob = dumps({"config": shaping, "train": list(trainset), "val": list(valset), "seed": dict(seed)})
+    data: dict[str, Any] = {"config": shaping, "train": list(trainset), "val": list(valset), "seed": dict(seed)}
+    if holdout:
+        data["holdout"] = list(holdout)
+    blob = dumps(data)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -82,6 +82,10 @@ class Config(_Strict):
     max_merges: int = Field(5, ge=0)
     merge_subsample: int = Field(5, ge=1)
 
+    holdout_top_k: int = Field(
+        3, ge=1, description="with optimize(holdout=...): finalists (besides the seed) scored on the held-out examples"
+    )
+
     max_iterations: int | None = Field(None, ge=1)
     max_seconds: float | None = Field(None, gt=0)
     patience: int | None = Field(None, ge=1, description="stop after N proposals without a new best")

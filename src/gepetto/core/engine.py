@@ -109,6 +109,7 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         stop_requested: Callable[[], bool] = lambda: False,
         replay: ReplaySource | None = None,
+        holdout: Sequence[Any] = (),
     ) -> None:
         if len(trainset) == 0:
             raise ValueError("trainset is empty: reflection needs training examples to learn from")
@@ -131,6 +132,15 @@ class Engine:
         self.clock = clock
         self.stop_requested = stop_requested
         self.replay = replay
+        self.holdout = list(holdout)
+        # rollouts kept back from the loop for the final held-out check
+        self.holdout_reserve = (config.holdout_top_k + 1) * len(self.holdout)
+        if self.holdout and config.max_rollouts < self.holdout_reserve + len(valset) + 2 * min(config.minibatch_size, len(trainset)):
+            raise ValueError(
+                f"max_rollouts={config.max_rollouts} is too small for a held-out final check: it keeps back "
+                f"{self.holdout_reserve} rollouts ({config.holdout_top_k} candidates + the seed on {len(self.holdout)} "
+                "held-out examples); raise max_rollouts, lower holdout_top_k or use fewer held-out examples"
+            )
         self.rng = random.Random(config.seed)
         self.selector = make_selector(config)
         self.modules = tuple(seed_candidate)
@@ -173,7 +183,7 @@ class Engine:
         self, state: _State, candidate: Candidate, split: str, ids: Sequence[int], *, traces: bool, kind: str,
         pool_index: int | None = None,
     ) -> list[ExampleResult]:
-        data = self.trainset if split == "train" else self.valset
+        data = {"train": self.trainset, "val": self.valset, "holdout": self.holdout}[split]
         results: dict[int, ExampleResult] = {}
         todo: list[int] = []
         for i in ids:
@@ -438,7 +448,8 @@ class Engine:
         cfg = self.config
         started = self.clock()
         state = _State(
-            records=[], table=ScoreTable(len(self.valset), cfg.tie_tolerance), lineage=Lineage(), budget=Budget(cfg.max_rollouts),
+            records=[], table=ScoreTable(len(self.valset), cfg.tie_tolerance), lineage=Lineage(),
+            budget=Budget(cfg.max_rollouts - self.holdout_reserve),
             sampler=EpochShuffledSampler(len(self.trainset), cfg.minibatch_size),
         )
         self._emit(RunStarted(0, 0, n_train=len(self.trainset), n_val=len(self.valset), max_rollouts=cfg.max_rollouts, modules=self.modules))
@@ -467,12 +478,50 @@ class Engine:
                 break
             state.idle_iterations = state.idle_iterations + 1 if state.budget.used == spent_before else 0
 
-        best = self._best(state)
+        holdout_scores: dict[int, float] = {}
+        if self.holdout and not stop_reason.startswith("systemic") and stop_reason != "interrupted":
+            state.budget.max_rollouts += self.holdout_reserve
+            try:
+                holdout_scores = self._holdout_check(state)
+            except SystemicFailure as exc:
+                stop_reason = f"systemic-failure: {exc}"
+        best = self._final_choice(state, holdout_scores)
         means = state.table.means()
         self._emit(RunFinished(state.iteration, state.budget.used, stop_reason=stop_reason, best_index=best, best_val_mean=float(means[best])))
-        return self._result(state, best, stop_reason, self.clock() - started)
+        return self._result(state, best, stop_reason, self.clock() - started, holdout_scores)
 
-    def _result(self, state: _State, best: int, stop_reason: str, seconds: float) -> Result:
+    # ------------------------------------------------------- final selection
+    def _finalists(self, state: _State) -> list[int]:
+        """The seed and the ``holdout_top_k`` best complete candidates by validation mean."""
+        means = state.table.means()
+        complete = self._complete_rows(state)
+        ranked = sorted((r for r in range(len(means)) if complete[r] and r != 0), key=lambda r: (-means[r], r))
+        return [0] + ranked[: self.config.holdout_top_k]
+
+    def _holdout_check(self, state: _State) -> dict[int, float]:
+        """Score the finalists on the held-out examples (paid from the reserved budget)."""
+        scores: dict[int, float] = {}
+        ids = list(range(len(self.holdout)))
+        for index in self._finalists(state):
+            results = self._evaluate(state, state.records[index].candidate, "holdout", ids, traces=False, kind="holdout", pool_index=index)
+            scores[index] = float(sum(r.score for r in results))
+        return scores
+
+    def _final_choice(self, state: _State, holdout_scores: dict[int, float]) -> int:
+        """Without a held-out set: the best validation mean. With one: the finalist with the
+        best mean over validation and held-out examples pooled (ties: the older candidate,
+        so a challenger must beat the seed on the larger sample, not merely match it)."""
+        if not holdout_scores:
+            return self._best(state)
+        means = state.table.means()
+        n_val, n_hold = len(self.valset), len(self.holdout)
+
+        def pooled(index: int) -> float:
+            return (means[index] * n_val + holdout_scores[index]) / (n_val + n_hold)
+
+        return min(holdout_scores, key=lambda r: (-round(pooled(r), 12), r))
+
+    def _result(self, state: _State, best: int, stop_reason: str, seconds: float, holdout_scores: dict[int, float] | None = None) -> Result:
         cfg = self.config
         scores = state.table.scores
         complete = self._complete_rows(state)
@@ -496,4 +545,5 @@ class Engine:
             stop_reason=stop_reason,
             best_outputs=best_outputs,
             seconds=seconds,
+            holdout_means={i: v / len(self.holdout) for i, v in (holdout_scores or {}).items()},
         )

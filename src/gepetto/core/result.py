@@ -39,7 +39,9 @@ class Result:
     ``val_scores[i][j]`` is candidate i's score on validation instance j. ``best_outputs``
     holds, per validation instance, the best score any candidate reached there and the
     output that reached it (inference-time search: pass the instances to solve as both
-    trainset and valset and read the answers here).
+    trainset and valset and read the answers here). ``holdout_means`` maps the finalists
+    of a held-out final check (``optimize(..., holdout=...)``) to their held-out mean; the
+    best candidate was then chosen on validation and held-out examples pooled.
     """
 
     best_index: int
@@ -56,6 +58,7 @@ class Result:
     best_outputs: list[tuple[float, Any, int]]
     lm_usage: dict[str, dict[str, float | int]] = field(default_factory=dict)
     seconds: float = 0.0
+    holdout_means: dict[int, float] = field(default_factory=dict)
 
     @property
     def best_candidate(self) -> Candidate:
