@@ -142,7 +142,10 @@ def run_peer(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
     data = json.loads(out.read_text())
     data["optimizer"] = name
     data["version"] = data.get("optimizer_version")
-    data.setdefault("curve", [])
+    # the peers report validation-score curves; the plot shows test scores, so a peer
+    # contributes its final point (rollouts used, test score of its best candidate)
+    data["val_curve"] = data.get("curve", [])
+    data["curve"] = [[data.get("rollouts_used", 0), data["best_test"]]]
     data["prompt_chars"] = data.get("prompt_chars", 0)
     for role in ("task", "reflection"):
         data.setdefault(f"{role}_tokens", data.get(f"{role}_prompt_tokens", 0) + data.get(f"{role}_completion_tokens", 0))
@@ -206,16 +209,22 @@ def plot(rows: list[dict[str, Any]], seed_test: dict[str, float], path: Path) ->
     tasks = sorted({r["task"] for r in rows})
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
     colors: dict[str, Any] = {}
+    labelled: dict[str, set[str]] = {}
     for ax, task in zip(axes[0], tasks):
         ax.axhline(seed_test[task], color="grey", linestyle=":", label="seed")
         for r in rows:
             if r["task"] != task or "error" in r or r["optimizer"] == "seed" or not r.get("curve"):
                 continue
+            color = colors.setdefault(r["optimizer"], f"C{len(colors)}")
+            first = r["optimizer"] not in labelled.setdefault(task, set())
+            labelled[task].add(r["optimizer"])
+            label = r["optimizer"] if first else None
+            if r["optimizer"] in PEERS:  # final point only (see run_peer)
+                ax.scatter([r["curve"][0][0]], [r["curve"][0][1]], color=color, marker="s", label=label, zorder=3)
+                continue
             xs = [p[0] for p in r["curve"]] + [r["rollouts_used"]]
             ys = [p[1] for p in r["curve"]] + [r["curve"][-1][1]]
-            color = colors.setdefault(r["optimizer"], f"C{len(colors)}")
-            first = not any(line.get_label() == r["optimizer"] for line in ax.get_lines())
-            ax.step(xs, ys, where="post", color=color, alpha=0.8, label=r["optimizer"] if first else None)
+            ax.step(xs, ys, where="post", color=color, alpha=0.8, label=label)
         ax.set_title(task)
         ax.set_xlabel("rollouts (metric calls on train + val)")
         ax.set_ylabel("test score of the best-by-validation candidate")
