@@ -283,3 +283,15 @@ def test_instruction_quoting_a_polite_request_passes():
         "Otherwise answer in two sentences at most."
     )
     assert check(text) is None
+
+
+def test_template_words_shared_by_many_training_inputs_are_not_a_copy():
+    """Templated questions ("... the town where the painter X was born?") share long
+    n-grams; naming the template is fine, pasting one example's specifics is not."""
+    people = ["Mirela Voss", "Tobin Quill", "Asha Rask", "Corwin Thorne", "Lidia Varga", "Pavel Zorin"]
+    inputs = [f"Who is the mayor of the town where the painter {p} was born?" for p in people]
+    rules = RefusalRules(copy_ngram=5)
+    rule = "Instruction. Rules:\n- To find the mayor of the town where the painter was born, first name the town."
+    assert rules.check(rule, parent_text="Instruction.", training_inputs=inputs) is None
+    pasted = "Instruction. Rules:\n- Look up where the painter Mirela Voss was born first."
+    assert rules.check(pasted, parent_text="Instruction.", training_inputs=inputs) == "copied-training-input"

@@ -115,3 +115,25 @@ def test_edits_strategy_drives_a_run_to_the_right_labels() -> None:
     assert result.seed_score < 0.5 and result.best_score == 1.0
     _, definitions, _ = split_sections(result.best_candidate["classify"])
     assert set(definitions) >= set(LABELS[1:])
+
+
+def test_open_answers_get_rules_and_each_module_has_its_own_memory() -> None:
+    """Expected answers that do not repeat (names, years) are not a label set: the answer
+    module of a QA program gets a rule request, never label definitions, and what one
+    module expected never leaks into another module's label set."""
+    lm = ScriptedLM(replies=["Rule: Answer with the name or the year alone, as written in the passages."] * 3)
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+    answers = [("Who is the mayor of Ravk?", "Henrike Marrow"), ("When was Ostby founded?", "1156"),
+               ("Where is Amber Guild?", "Ordmere"), ("Who leads Belk?", "Dorin Pell")]
+    records = [ModuleRecord("answer", {"question": q}, "I do not know", "wrong", 0.0, a) for q, a in answers]
+    proposal = proposer.propose(Candidate({"answer": "Answer the question.", "query": "Write a query."}), "answer",
+                                records, rng=random.Random(0), iteration=1)
+    assert proposal.text is not None and "Rules:" in proposal.text and DEFINITIONS_HEADER not in proposal.text
+    assert "Write one general rule" in lm.calls[0].messages[-1]["content"]
+    # a classifier module in the same proposer still sees its own repeating labels only
+    labelled = [rec(t, lab, "card_arrival", 0.0 if lab != "card_arrival" else 1.0)
+                for t, lab in [("card never came", "card_arrival"), ("card still not here", "card_arrival"),
+                               ("stolen wallet", "lost_or_stolen_card"), ("lost it at the bar", "lost_or_stolen_card")]]
+    proposer.propose(Candidate({"classify": "Classify.", "answer": "Answer."}), "classify", labelled, rng=random.Random(0), iteration=2)
+    assert proposer._memories["classify"].keys() == {"card_arrival", "lost_or_stolen_card"}
+    assert "Henrike Marrow" in proposer._memories["answer"]

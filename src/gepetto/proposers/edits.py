@@ -107,16 +107,21 @@ class EditProposer:
     examples_per_label: int = 4
     define_all_first: bool = True
     rules: RefusalRules = field(default_factory=lambda: RefusalRules(copy_ngram=5))
+    # expected answer -> training input texts, per module (a program's modules expect
+    # different things); ``_primed`` seeds every module's memory
     _memory: dict[str, list[str]] = field(default_factory=dict)
+    _memories: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    _primed: dict[str, list[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ bookkeeping
     def prime(self, labelled_inputs: Sequence[tuple[str, str]]) -> None:
         """Learn (input text, expected answer) pairs of the training set up front, so the
         first definitions can be written from several examples per label."""
         for text, expected in labelled_inputs:
-            bucket = self._memory.setdefault(expected, [])
+            bucket = self._primed.setdefault(expected, [])
             if text not in bucket:
                 bucket.append(text)
+        self._memories.clear()
 
     def _remember(self, records: Sequence[ModuleRecord]) -> None:
         for r in records:
@@ -131,7 +136,10 @@ class EditProposer:
         if self.labels is not None:
             return list(self.labels)
         seen = list(self._memory)
-        if 2 <= len(seen) <= 40 and all(len(label.split()) <= 4 for label in seen):
+        # A classifier's expected answers come from a small set and repeat; open answers
+        # (names, numbers, sentences) mostly do not, and get rules instead of definitions.
+        total = sum(len(texts) for texts in self._memory.values())
+        if 2 <= len(seen) <= 40 and all(len(label.split()) <= 4 for label in seen) and total >= 2 * len(seen):
             return seen
         return None
 
@@ -145,6 +153,9 @@ class EditProposer:
         rng: random.Random,
         iteration: int,
     ) -> Proposal:
+        if module not in self._memories:
+            self._memories[module] = {k: list(v) for k, v in self._primed.items()}
+        self._memory = self._memories[module]
         self._remember(records)
         current = candidate[module]
         failures = [r for r in records if r.score is None or r.score < self.perfect_score]

@@ -100,7 +100,13 @@ class RefusalRules:
             parent_grams = _ngrams([w.lower() for w in _WORD.findall(parent_text)], self.copy_ngram)
             mine = _ngrams(words, self.copy_ngram) - parent_grams
             if mine:
-                for source in training_inputs:
-                    if mine & _ngrams([w.lower() for w in _WORD.findall(source)], self.copy_ngram):
+                # An n-gram found in many training inputs is the task's own template
+                # ("the town where the ... was born"), which an instruction may well
+                # name; one found in only a few inputs is a pasted example.
+                sources = [_ngrams([w.lower() for w in _WORD.findall(src)], self.copy_ngram) for src in training_inputs]
+                limit = max(2, len(sources) // 10)
+                for gram in mine:
+                    hits = sum(1 for grams in sources if gram in grams)
+                    if 0 < hits <= limit:
                         return "copied-training-input"
         return None
