@@ -11,7 +11,7 @@ import csv
 import importlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -32,6 +32,7 @@ class SplitSizes(BaseModel):
     train: int = Field(30, ge=1)
     val: int = Field(30, ge=1)
     test: int = Field(0, ge=0)
+    holdout: int = Field(0, ge=0, description="examples for the final held-out check (cut after val)")
     seed: int = 0
 
 
@@ -197,6 +198,7 @@ class Splits:
     train: list[dict[str, Any]]
     val: list[dict[str, Any]]
     test: list[dict[str, Any]]
+    holdout: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_splits(spec: DataSpec) -> Splits:
@@ -212,20 +214,20 @@ def load_splits(spec: DataSpec) -> Splits:
         return Splits(train, val, test)
     shuffled = list(rows)
     random.Random(spec.split.seed).shuffle(shuffled)
-    need = spec.split.train + spec.split.val + (0 if spec.test else spec.split.test)
+    sizes = spec.split
+    need = sizes.train + sizes.val + sizes.holdout + (0 if spec.test else sizes.test)
     if need > len(shuffled):
         raise TaskFileError(
-            f"{spec.train} has {len(rows)} rows but data.split asks for {need} "
-            f"(train {spec.split.train} + val {spec.split.val} + test {spec.split.test}); lower the sizes"
+            f"{spec.train} has {len(rows)} rows but data.split asks for {need} (train {sizes.train} + val {sizes.val}"
+            f" + holdout {sizes.holdout} + test {sizes.test}); lower the sizes"
         )
-    train = shuffled[: spec.split.train]
-    val = shuffled[spec.split.train : spec.split.train + spec.split.val]
-    if spec.test:
-        test = read_examples(spec.test)
-    else:
-        start = spec.split.train + spec.split.val
-        test = shuffled[start : start + spec.split.test]
-    return Splits(train, val, test)
+    train = shuffled[: sizes.train]
+    val = shuffled[sizes.train : sizes.train + sizes.val]
+    start = sizes.train + sizes.val
+    holdout = shuffled[start : start + sizes.holdout]
+    start += sizes.holdout
+    test = read_examples(spec.test) if spec.test else shuffled[start : start + sizes.test]
+    return Splits(train, val, test, holdout)
 
 
 def _check_fields(rows: list[dict[str, Any]], fields: list[str], source: str, split: str) -> None:

@@ -163,3 +163,14 @@ def test_data_from_a_saved_hugging_face_dataset_and_csv(taskfile: Path, tmp_path
     csv_task.write_text(taskfile.read_text().replace("train: data.jsonl", "train: data.csv"))
     assert main(["optimize", str(csv_task), "--run-dir", str(tmp_path / "c"), "--quiet"]) == 0
     assert "-> best 1.000" in capsys.readouterr().out
+
+
+def test_a_task_file_holdout_split_runs_the_final_check(taskfile: Path, tmp_path: Path, capsys) -> None:
+    import sqlite3
+
+    run_dir = tmp_path / "h"
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--quiet", "--set", "data.split.holdout=6"]) == 0
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        held = db.execute("SELECT COUNT(*), COUNT(DISTINCT candidate_id) FROM evaluations WHERE split='holdout'").fetchone()
+    assert held[0] % 6 == 0 and held[0] >= 12 and held[1] >= 2  # the seed and at least one challenger, 6 examples each
+    assert "plan:" not in capsys.readouterr().out  # --quiet prints only the summary

@@ -136,6 +136,7 @@ def execute(
             result = optimize(
                 system, splits.train, splits.val, reflection_lm=reflection_lm, config=task.optimizer,
                 observers=observers, usage=tracker, stop=stop, run_dir=run_dir, resume=resume, force=force,
+                holdout=splits.holdout,
             )
         except RunDirError as exc:
             print(f"gepetto: {exc}", file=sys.stderr)
