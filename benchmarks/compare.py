@@ -12,6 +12,8 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
 * ``gepa``               gepa 0.1.4 (PyPI), in the separate environment ``.venv-bench``
 * ``mipro``              DSPy 3.4.1 MIPROv2, zero-shot, in ``.venv-bench``
 * ``seed``               the unoptimized seed instruction
+* ``gepetto-holdout``    (on request) gepetto plus the held-out final check on 30 more
+                         labelled examples, top 2 finalists: uses data the others do not get
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -51,9 +53,12 @@ from gepetto.systems.adapter import mean_score  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
-OURS = ("gepetto", "gepetto-no-merge", "gepetto-rewrite", "current-best", "beam")
+OURS = ("gepetto", "gepetto-no-merge", "gepetto-rewrite", "current-best", "beam", "gepetto-holdout")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "gepetto-rewrite", "current-best", "beam", "gepa", "mipro")
+ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-holdout",)
+HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
+# it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 
@@ -74,6 +79,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
         settings["selector"] = "current-best"
     if name == "beam":
         settings["selector"] = "beam"
+    if name == "gepetto-holdout":
+        settings["holdout_top_k"] = 2
     return Config(**settings)
 
 
@@ -91,8 +98,9 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
     system = task.make_system(_lm(task_ep, "task", tracker, cache))
     reflection_lm = _lm(refl_ep, "reflection", tracker, cache, sampled=True)
     started = time.monotonic()
+    holdout = list(task.holdout)[:HOLDOUT_SIZE] if name == "gepetto-holdout" else []
     result = optimize(system, task.train, task.val, reflection_lm=reflection_lm, config=our_config(name, budget, seed),
-                      usage=tracker)
+                      usage=tracker, holdout=holdout)
     wall = time.monotonic() - started
     # test score as a function of rollouts: each time the best-by-validation candidate changes
     curve: list[list[float]] = []
@@ -154,7 +162,7 @@ def run_peer(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
 
 def summarize(rows: list[dict[str, Any]], seed_test: dict[str, float]) -> list[dict[str, Any]]:
     table = []
-    keys = sorted({(r["task"], r["optimizer"]) for r in rows}, key=lambda k: (k[0], DEFAULT_OPTIMIZERS.index(k[1]) if k[1] in DEFAULT_OPTIMIZERS else 99))
+    keys = sorted({(r["task"], r["optimizer"]) for r in rows}, key=lambda k: (k[0], ALL_OPTIMIZERS.index(k[1]) if k[1] in ALL_OPTIMIZERS else 99))
     for task, opt in keys:
         runs = [r for r in rows if r["task"] == task and r["optimizer"] == opt and "error" not in r]
         failed = [r for r in rows if r["task"] == task and r["optimizer"] == opt and "error" in r]
@@ -246,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", action="append", help="bundled task (repeatable; default banking-9, or the suite with --full)")
     p.add_argument("--budget", type=int, help="rollouts per run (default 100; 300 with --full)")
     p.add_argument("--seeds", type=int, nargs="+", help="default 0; 0 1 2 with --full")
-    p.add_argument("--optimizers", nargs="+", default=list(DEFAULT_OPTIMIZERS), choices=list(DEFAULT_OPTIMIZERS))
+    p.add_argument("--optimizers", nargs="+", default=list(DEFAULT_OPTIMIZERS), choices=list(ALL_OPTIMIZERS))
     p.add_argument("--full", action="store_true", help="banking-9 and four BBH tasks, budget 300, seeds 0 1 2")
     p.add_argument("--model", default="1.5b", help="embedded model for task and reflection (default 1.5b)")
     p.add_argument("--reflection-model", help="embedded model for reflection (default: --model)")

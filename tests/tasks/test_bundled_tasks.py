@@ -131,3 +131,12 @@ def test_task_files_accept_every_bundled_task_and_reject_unknown_ones(tmp_path, 
         load_taskfile(tmp_path / "bad.yaml")
     assert main(["tasks"]) == 0
     assert "bbh-date_understanding" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,size", [("banking-9", 60), ("gsm8k", 100), ("bbh-date_understanding", 50), ("bbh-snarks", 0)])
+def test_holdout_examples_are_left_over_and_disjoint(name: str, size: int) -> None:
+    task = get_task(name)
+    assert len(task.holdout) == size
+    held = {_key(x) for x in task.holdout}
+    for part in (task.train, task.val, task.test):
+        assert not held & {_key(x) for x in part}

@@ -73,6 +73,7 @@ def banking_task(
     seed: int = 0,
     distractors: Sequence[str] = (DISTRACTOR,),
     name: str = "banking-9",
+    n_holdout: int = 60,
 ) -> Task:
     """A BANKING77 subset task with fixed seeded splits."""
     wanted = set(labels)
@@ -99,5 +100,6 @@ def banking_task(
             max_tokens=16,
         )
 
-    return Task(name, f"BANKING77 intent classification over {len(labels)} intents", train, val, test, make_system)
+    holdout = train_rows[n_train + n_val : n_train + n_val + n_holdout]
+    return Task(name, f"BANKING77 intent classification over {len(labels)} intents", train, val, test, make_system, holdout)
 

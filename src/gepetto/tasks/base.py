@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from gepetto.lm.base import LM
@@ -17,3 +17,6 @@ class Task:
     val: Sequence[Any]
     test: Sequence[Any]
     make_system: Callable[[LM], System]
+    # labelled examples left over after the splits, for optimize(holdout=...): never
+    # shown to reflection or selection, disjoint from train, val and test
+    holdout: Sequence[Any] = field(default_factory=tuple)

@@ -99,4 +99,5 @@ def bbh_task(name: str, *, n_train: int = 50, n_val: int = 50, n_test: int | Non
             module="instruction", expected=lambda ex: ex["target"], max_tokens=max_tokens,
         )
 
-    return Task(f"bbh-{name}", f"BIG-Bench Hard, {_KIND_TEXT[kind]}", train, val, test, make_system)
+    holdout = examples[n_train + n_val + n_test :]
+    return Task(f"bbh-{name}", f"BIG-Bench Hard, {_KIND_TEXT[kind]}", train, val, test, make_system, holdout)

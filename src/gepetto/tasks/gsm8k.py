@@ -47,7 +47,9 @@ def gsm8k_metric(example: dict[str, Any], reply: str) -> MetricResult:
     return MetricResult(scored.score, f"{scored.feedback} A worked solution: {example['solution']}")
 
 
-def gsm8k_task(*, n_train: int = 50, n_val: int = 50, n_test: int = 100, seed: int = 0, max_tokens: int = 384) -> Task:
+def gsm8k_task(
+    *, n_train: int = 50, n_val: int = 50, n_test: int = 100, seed: int = 0, max_tokens: int = 384, n_holdout: int = 100
+) -> Task:
     train_rows = load_rows("train")
     test_rows = load_rows("test")
     random.Random(seed).shuffle(train_rows)
@@ -64,4 +66,5 @@ def gsm8k_task(*, n_train: int = 50, n_val: int = 50, n_test: int = 100, seed: i
     return Task(
         "gsm8k", "GSM8K math word problems (numeric final answer)",
         train_rows[:n_train], train_rows[n_train : n_train + n_val], test_rows[:n_test], make_system,
+        train_rows[n_train + n_val : n_train + n_val + n_holdout],
     )
