@@ -6,12 +6,14 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
 * ``gepetto``            Pareto selection + Merge, ``edits`` reflection (the default for
                          the embedded small models)
 * ``gepetto-no-merge``   the same without Merge
-* ``gepetto-rewrite``    the paper's full-rewrite reflection on our engine
+* ``paper-mode``         our engine with every addition off (``Config.paper_mode()``):
+                         full-rewrite reflection, no refusal, no Merge, no score reuse
 * ``current-best``       the paper's ablation: always mutate the best candidate
 * ``beam``               the paper's ablation: beam search over the top candidates
 * ``gepa``               gepa 0.1.4 (PyPI), in the separate environment ``.venv-bench``
 * ``mipro``              DSPy 3.4.1 MIPROv2, zero-shot, in ``.venv-bench``
 * ``seed``               the unoptimized seed instruction
+* ``gepetto-rewrite``    (on request) full-rewrite reflection with gepetto's refusal rules
 * ``gepetto-holdout``    (on request) gepetto plus the held-out final check on 30 more
                          labelled examples, top 2 finalists: uses data the others do not get
 
@@ -53,10 +55,10 @@ from gepetto.systems.adapter import mean_score  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
-OURS = ("gepetto", "gepetto-no-merge", "gepetto-rewrite", "current-best", "beam", "gepetto-holdout")
+OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout")
 PEERS = ("gepa", "mipro")
-DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "gepetto-rewrite", "current-best", "beam", "gepa", "mipro")
-ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-holdout",)
+DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
+ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -71,6 +73,9 @@ class Endpoint:
 
 
 def our_config(name: str, budget: int, seed: int) -> Config:
+    if name == "paper-mode":
+        return Config.paper_mode(max_rollouts=budget, seed=seed, minibatch_size=3, reflection=ReflectionConfig(
+            strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0, max_tokens=512))
     reflection = ReflectionConfig(max_tokens=512, strategy="rewrite" if name == "gepetto-rewrite" else "edits", use_grammar=True)
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":

@@ -40,5 +40,7 @@ def test_ablation_configs_differ_only_where_they_should() -> None:
     assert base.selector == "pareto" and base.use_merge and base.reflection.strategy == "edits"
     assert not compare.our_config("gepetto-no-merge", 100, 0).use_merge
     assert compare.our_config("gepetto-rewrite", 100, 0).reflection.strategy == "rewrite"
+    paper = compare.our_config("paper-mode", 100, 0)
+    assert paper.reflection.strategy == "rewrite" and not paper.reflection.refuse and not paper.use_merge
     assert compare.our_config("current-best", 100, 0).selector == "current-best"
     assert compare.our_config("beam", 100, 0).selector == "beam"

@@ -295,3 +295,10 @@ def test_template_words_shared_by_many_training_inputs_are_not_a_copy():
     assert rules.check(rule, parent_text="Instruction.", training_inputs=inputs) is None
     pasted = "Instruction. Rules:\n- Look up where the painter Mirela Voss was born first."
     assert rules.check(pasted, parent_text="Instruction.", training_inputs=inputs) == "copied-training-input"
+
+
+def test_disabled_rules_refuse_only_empty_replies():
+    rules = RefusalRules(enabled=False)
+    assert rules.check("Certainly! Please provide the inputs.", parent_text=PARENT) is None
+    assert rules.check(PARENT, parent_text=PARENT) is None
+    assert rules.check("   ", parent_text=PARENT) == "empty"

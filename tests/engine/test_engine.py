@@ -168,3 +168,16 @@ def test_bad_input_gets_clear_errors() -> None:
         Config(selector="best")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="budgett"):
         Config(budgett=3)  # type: ignore[call-arg]
+
+
+def test_paper_mode_switches_every_addition_off() -> None:
+    from gepetto.proposers.reflective import ReflectiveProposer
+
+    config = Config.paper_mode(max_rollouts=90, seed=4)
+    assert (config.max_rollouts, config.seed, config.use_merge, config.reuse_evaluations) == (90, 4, False, False)
+    assert config.reflection.strategy == "rewrite" and not config.reflection.refuse
+    proposer = ReflectiveProposer(FeedbackReadingLM(), config.reflection)
+    assert proposer.rules is not None and not proposer.rules.enabled
+    # the chatter a refusing run would throw away costs rollouts here, as in the paper
+    result = optimize(ToySystem(), make_examples(12, 1), make_examples(8, 2), reflection_lm=FeedbackReadingLM(), config=config)
+    assert result.rollouts_used <= 90 and "refused" not in result.proposal_counts()

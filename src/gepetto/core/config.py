@@ -42,6 +42,7 @@ class ReflectionConfig(_Strict):
     use_grammar: bool = Field(False, description="edits: constrain replies with a GBNF grammar (llama.cpp servers)")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=16)
+    refuse: bool = Field(True, description="refuse bad replies before they cost rollouts (False: the paper's loop)")
     max_resamples: int = Field(2, ge=0, description="extra samples after a refused reply")
     max_text_chars: int = Field(6000, ge=50, description="longest instruction accepted")
     max_records: int = Field(6, ge=1, description="examples shown to the reflection LM")
@@ -101,3 +102,17 @@ class Config(_Strict):
                 f"(2 x minibatch_size={self.minibatch_size}); raise max_rollouts"
             )
         return self
+
+    @classmethod
+    def paper_mode(cls, **overrides: object) -> "Config":
+        """The paper's loop, with every gepetto addition switched off: full-rewrite
+        reflection, no refusal before evaluation, no resampling, no Merge, no reuse of
+        known (candidate, example) scores, no held-out check. Benchmarks call this
+        setting "paper mode"; ``overrides`` set the budget, seed and so on."""
+        settings: dict[str, object] = {
+            "selector": "pareto", "use_merge": False, "reuse_evaluations": False, "gate": "improve",
+            "skip_perfect_minibatch": True,
+            "reflection": ReflectionConfig(strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0),
+        }
+        settings.update(overrides)
+        return cls(**settings)

@@ -179,7 +179,7 @@ class ReflectiveProposer:
             self.rules = RefusalRules(
                 max_chars=self.config.max_text_chars, copy_ngram=self.config.copy_ngram,
                 # an artifact (code) may legitimately drop a {name} of the old text
-                check_placeholders=self.objective is None,
+                check_placeholders=self.objective is None, enabled=self.config.refuse,
             )
 
     def propose(

@@ -54,6 +54,7 @@ class RefusalRules:
     copy_ngram: int = 8
     min_words: int = 3
     check_placeholders: bool = True
+    enabled: bool = True  # False: only empty replies are refused (the paper's loop)
     seen: set[str] = field(default_factory=set)
 
     def check(
@@ -77,6 +78,8 @@ class RefusalRules:
         stripped = text.strip()
         if not stripped:
             return "empty"
+        if not self.enabled:
+            return None
         if truncated:
             return "truncated"
         norm = normalize(stripped)
