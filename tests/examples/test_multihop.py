@@ -89,7 +89,7 @@ def test_traces_and_feedback_name_the_hop_that_failed() -> None:
     assert [r.module for r in result.records] == ["first_query", "second_query", "answer"]
     by_module = {r.module: r for r in result.records}
     q = TRAIN[0]
-    assert result.score == 0.0
+    assert result.score == 0.25 and result.objectives == {"answer": 0.0, "recall": 0.5}  # hop 1 found, hop 2 missed
     assert by_module["first_query"].feedback.startswith("Good")
     assert by_module["second_query"].feedback.startswith("Hop 2 failed") and q.bridge in by_module["second_query"].feedback
     assert "never found the passage" in by_module["answer"].feedback
@@ -100,9 +100,9 @@ def test_the_better_second_query_fixes_hop_two() -> None:
     system = multihop_system(ScriptedLM(respond=literal_model), WORLD.documents)
     seed = Candidate(system.seed_candidate)
     better = Candidate({**system.seed_candidate, "second_query": BETTER_SECOND})
-    seed_scores = [r.score for r in system.evaluate(seed, VAL)]
-    better_scores = [r.score for r in system.evaluate(better, VAL)]
-    assert sum(better_scores) >= sum(seed_scores) + 15, (sum(seed_scores), sum(better_scores))
+    seed_right = [r.objectives["answer"] for r in system.evaluate(seed, VAL)]
+    better_right = [r.objectives["answer"] for r in system.evaluate(better, VAL)]
+    assert sum(better_right) >= sum(seed_right) + 15, (sum(seed_right), sum(better_right))
 
 
 def test_naming_two_candidates_is_wrong() -> None:
@@ -110,7 +110,7 @@ def test_naming_two_candidates_is_wrong() -> None:
     other = next(a for a in q.alternatives if a != q.answer)
     prediction = {"answer": f"{q.answer} or {other}", "query1": "", "query2": "", "hop1": [q.subject], "hop2": [q.bridge]}
     scored = multihop_metric(q, prediction)
-    assert scored.score == 0.0 and "several candidates" in scored.feedback
+    assert scored.score == 0.5 and scored.objectives["answer"] == 0.0 and "several candidates" in scored.feedback
     prediction["answer"] = f"It is {q.answer}."
     assert multihop_metric(q, prediction).score == 1.0
 
@@ -128,4 +128,4 @@ def test_gepa_finds_the_fix_from_per_module_feedback() -> None:
     system = multihop_system(ScriptedLM(respond=literal_model), WORLD.documents)
     result = optimize(system, TRAIN, VAL, proposer=SecondHopProposer(), config=Config(max_rollouts=80, minibatch_size=3, seed=0))
     assert result.best_candidate["second_query"] == BETTER_SECOND
-    assert result.best_score > result.seed_score + 0.4
+    assert result.best_score > result.seed_score + 0.3

@@ -98,7 +98,8 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def multihop_metric(example: Question, prediction: dict[str, Any]) -> MetricResult:
-    """1 if the final answer names the gold answer and no other candidate of its kind.
+    """Half for the right answer (the gold answer and no other candidate of its kind),
+    half for retrieval recall of the two passages; ``objectives`` has both parts.
 
     Feedback per module says which hop failed, so each module's reflection reads about
     its own step: the first query must find the person's passage, the second the
@@ -134,9 +135,13 @@ def multihop_metric(example: Question, prediction: dict[str, Any]) -> MetricResu
         fa = (f"Wrong: expected {example.answer}, the reply was {answer!r}; retrieval never found the passage about "
               f"{example.bridge}, so the answer was not in the passages.")
     overall = " ".join([fa, f1 if not got_subject else "", f2 if got_subject and not got_bridge else ""]).strip()
+    recall = (got_subject + got_bridge) / 2
+    # Half answer, half retrieval recall (as HoVer scores retrieval in the GEPA paper): a
+    # better second query shows in the score even while the answer module still fails,
+    # so the minibatch gate can see it instead of tying 0 -> 0.
     return MetricResult(
-        1.0 if correct else 0.0, overall,
-        objectives={"answer": 1.0 if correct else 0.0, "recall": (got_subject + got_bridge) / 2},
+        0.5 * (1.0 if correct else 0.0) + 0.5 * recall, overall,
+        objectives={"answer": 1.0 if correct else 0.0, "recall": recall},
         module_feedback={"first_query": f1, "second_query": f2, "answer": fa},
     )
 
