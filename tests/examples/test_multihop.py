@@ -129,3 +129,27 @@ def test_gepa_finds_the_fix_from_per_module_feedback() -> None:
     result = optimize(system, TRAIN, VAL, proposer=SecondHopProposer(), config=Config(max_rollouts=80, minibatch_size=3, seed=0))
     assert result.best_candidate["second_query"] == BETTER_SECOND
     assert result.best_score > result.seed_score + 0.3
+
+
+class Recorder:
+    """Refuses everything; remembers which modules it was asked about and their failures."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.scores: list[float] = []
+
+    def propose(self, candidate, module, records, *, rng, iteration):  # noqa: ANN001, ANN201
+        self.asked.append(module)
+        self.scores += [r.score for r in records]
+        return Proposal(module, None)
+
+
+def test_reflection_goes_to_the_modules_that_failed_their_own_part() -> None:
+    """first_query always finds the person (its module score is 1), so round-robin skips
+    it and spends reflection on second_query and answer."""
+    system = multihop_system(ScriptedLM(respond=literal_model), WORLD.documents)
+    recorder = Recorder()
+    optimize(system, TRAIN, VAL, proposer=recorder, config=Config(max_rollouts=90, minibatch_size=3, seed=0, max_iterations=12))
+    assert recorder.asked and "first_query" not in recorder.asked
+    assert {"second_query", "answer"} <= set(recorder.asked)
+    assert 0.0 in recorder.scores  # the records carry the module's own score

@@ -137,3 +137,14 @@ def test_open_answers_get_rules_and_each_module_has_its_own_memory() -> None:
     proposer.propose(Candidate({"classify": "Classify.", "answer": "Answer."}), "classify", labelled, rng=random.Random(0), iteration=2)
     assert proposer._memories["classify"].keys() == {"card_arrival", "lost_or_stolen_card"}
     assert "Henrike Marrow" in proposer._memories["answer"]
+
+
+def test_a_rule_already_in_the_instruction_is_refused() -> None:
+    rule = "Always include the town named in the passages in the query."
+    lm = ScriptedLM(replies=[f"Rule: {rule}"])
+    current = join_sections("Write a query.", {}, [rule])
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=0)).propose(
+        Candidate({"q": current}), "q", [ModuleRecord("q", {"question": "where?"}, "where?", "hop 2 failed", 0.0)],
+        rng=random.Random(0), iteration=1,
+    )
+    assert proposal.text is None and proposal.attempts[-1].refusal == "duplicate-rule"

@@ -317,12 +317,17 @@ class Engine:
         return None
 
     # --------------------------------------------------------------- steps
-    def _next_modules(self, state: _State, parent: int) -> tuple[str, ...]:
+    def _next_modules(self, state: _State, parent: int, failing: set[str] = frozenset()) -> tuple[str, ...]:  # type: ignore[assignment]
+        """Round-robin over the modules, skipping those whose own records on this
+        minibatch were all perfect when another module failed (systems that report
+        per-module scores; with example-level scores every module fails together)."""
         if self.config.module_selection == "all":
             return self.modules
         cursor = state.module_cursor.get(parent, 0)
-        state.module_cursor[parent] = cursor + 1
-        return (self.modules[cursor % len(self.modules)],)
+        n = len(self.modules)
+        step = next((k for k in range(n) if self.modules[(cursor + k) % n] in failing), 0)
+        state.module_cursor[parent] = cursor + step + 1
+        return (self.modules[(cursor + step) % n],)
 
     def _record(self, state: _State, proposal: ProposalRecord) -> None:
         state.proposals.append(proposal)
@@ -339,12 +344,16 @@ class Engine:
         eligible = self._complete_rows(state)
         parent = self.selector.select(state.table, eligible, self.rng)
         self._emit(IterationStarted(state.iteration, state.budget.used, parent=parent, kind="reflection"))
-        modules = self._next_modules(state, parent)
         batch = state.sampler.next_batch(self.rng)
         parent_candidate = state.records[parent].candidate
 
         parent_results = self._evaluate(state, parent_candidate, "train", batch, traces=True, kind="minibatch", pool_index=parent)
         parent_sum = float(sum(r.score for r in parent_results))
+        failing = {
+            rec.module for r in parent_results for rec in r.records
+            if rec.score is not None and rec.score < cfg.perfect_score
+        }
+        modules = self._next_modules(state, parent, failing)
         base = ProposalRecord(iteration=state.iteration, kind="reflection", parent=parent, modules=modules, status="", parent_score=parent_sum)
         if cfg.skip_perfect_minibatch and all(r.score >= cfg.perfect_score for r in parent_results):
             self._record(state, replace(base, status="skipped-perfect", rollouts_used=state.budget.used))

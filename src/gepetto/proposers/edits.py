@@ -29,7 +29,7 @@ from gepetto.core.candidate import Candidate
 from gepetto.core.config import ReflectionConfig
 from gepetto.lm.base import LM, LMError
 from gepetto.proposers.base import Attempt, Proposal
-from gepetto.proposers.refusal import RefusalRules
+from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
 from gepetto.systems.metrics import LabelMetric
 
@@ -176,9 +176,12 @@ class EditProposer:
                     new_defs = dict(definitions)
                     new_defs[plan[1]] = line
                     new_text = join_sections(body, new_defs, rules)
+                elif any(normalize(line) == normalize(rule) for rule in rules):
+                    reason = "duplicate-rule"
                 else:
                     new_rules = (rules + [line])[-self.max_rules :]
                     new_text = join_sections(body, definitions, new_rules)
+            if new_text is not None:
                 reason = self.rules.check(
                     new_text, parent_text=current, training_inputs=[_input_text(r) for r in records]
                     + [t for texts in self._memory.values() for t in texts],

@@ -18,6 +18,9 @@ class MetricResult:
     feedback: str = ""
     objectives: Mapping[str, float] | None = None
     module_feedback: Mapping[str, str] = field(default_factory=dict)
+    # how well each module did its own part (e.g. "the query found the passage"): lets the
+    # engine spend reflection on the modules that failed, and the proposer pick their failures
+    module_scores: Mapping[str, float] = field(default_factory=dict)
 
 
 def as_metric_result(value: object) -> MetricResult:

@@ -254,7 +254,7 @@ class ProgramSystem:
                     inputs=entry.inputs,
                     output=entry.raw,
                     feedback=(entry.error + ". " if entry.error else "") + scored.module_feedback.get(entry.module, scored.feedback),
-                    score=scored.score,
+                    score=scored.module_scores.get(entry.module, scored.score),
                     expected=expected if entry is trace[-1] else None,
                 )
                 for entry in trace

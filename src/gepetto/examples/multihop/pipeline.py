@@ -143,6 +143,7 @@ def multihop_metric(example: Question, prediction: dict[str, Any]) -> MetricResu
         0.5 * (1.0 if correct else 0.0) + 0.5 * recall, overall,
         objectives={"answer": 1.0 if correct else 0.0, "recall": recall},
         module_feedback={"first_query": f1, "second_query": f2, "answer": fa},
+        module_scores={"first_query": float(got_subject), "second_query": float(got_bridge), "answer": 1.0 if correct else 0.0},
     )
 
 
