@@ -174,3 +174,27 @@ def test_a_task_file_holdout_split_runs_the_final_check(taskfile: Path, tmp_path
         held = db.execute("SELECT COUNT(*), COUNT(DISTINCT candidate_id) FROM evaluations WHERE split='holdout'").fetchone()
     assert held[0] % 6 == 0 and held[0] >= 12 and held[1] >= 2  # the seed and at least one challenger, 6 examples each
     assert "plan:" not in capsys.readouterr().out  # --quiet prints only the summary
+
+
+def test_transfer_scores_seed_and_best_with_another_model(taskfile: Path, tmp_path: Path, capsys, fake) -> None:
+    run_dir = tmp_path / "t"
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--quiet"]) == 0
+    capsys.readouterr()
+
+    def weak(body):  # the other model ignores the instruction: always "fruit"
+        if body["model"] == "weak":
+            return ok("fruit")
+        return respond(body)
+
+    fake.default = weak
+    before = len(fake.requests)
+    assert main(["transfer", str(run_dir), "--base-url", f"{fake.url}/v1", "--model", "weak"]) == 0
+    out = capsys.readouterr().out
+    assert "optimized with fake, scored with weak on test (6 examples)" in out
+    new = fake.requests[before:]
+    assert new and all(r.body["model"] == "weak" for r in new if r.path.endswith("/chat/completions"))
+    # both candidates answer "fruit" for every query with the weak model: the same score
+    seed_part, best_part = out.split("seed ")[1].split(" -> ")
+    assert seed_part.strip() == best_part.split()[2] and "(+0.000)" in out
+    with pytest.raises(SystemExit):  # a target model is required
+        main(["transfer", str(run_dir)])

@@ -14,6 +14,7 @@ commands:
   show RUN_DIR         summary: candidates ranked, Pareto front, lineage, spend, best texts
   report RUN_DIR       write a self-contained HTML report of a run
   evaluate RUN_DIR     score the best (or --candidate N) candidate on --split test|val|train
+  transfer RUN_DIR     score the seed and the best candidate with another task model
   export RUN_DIR       the run as JSON (candidates, lineage, per-instance scores, proposals)
   runs [DIR]           list the runs under DIR (default: runs/)
   tasks                list the bundled tasks (real public data, seeded splits)
@@ -37,6 +38,10 @@ def _command(name: str) -> Callable[[Sequence[str]], int] | None:
         from gepetto.cli.run import evaluate_main
 
         return evaluate_main
+    if name == "transfer":
+        from gepetto.cli.run import transfer_main
+
+        return transfer_main
     if name == "show":
         from gepetto.cli.inspect import show_main
 

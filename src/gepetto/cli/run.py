@@ -18,7 +18,7 @@ from gepetto.lm.base import UsageTracker
 from gepetto.progress import LineProgress
 from gepetto.store import RunDirError, RunStore
 from gepetto.systems.adapter import mean_score
-from gepetto.taskfile import TaskFile, TaskFileError, build_system, load_taskfile, make_lms, task_splits
+from gepetto.taskfile import LMSpec, TaskFile, TaskFileError, build_system, load_taskfile, make_lms, task_splits
 
 TASK_COPY = "task.yaml"
 
@@ -179,21 +179,77 @@ def evaluate_main(argv: Sequence[str]) -> int:
     if not examples:
         print(f"gepetto: the task has no {args.split} examples", file=sys.stderr)
         return 2
-    exported = RunStore(run_dir).export()
-    candidates = exported["candidates"]
-    if args.candidate is None:
-        scored = [c for c in candidates if c["val_mean"] is not None]
-        chosen = max(scored, key=lambda c: (c["val_mean"], -c["idx"]))
-    else:
-        matches = [c for c in candidates if c["idx"] == args.candidate]
-        if not matches:
-            print(f"gepetto: no candidate #{args.candidate}; the run has 0..{len(candidates) - 1}", file=sys.stderr)
-            return 2
-        chosen = matches[0]
+    chosen = _choose(RunStore(run_dir).export(), args.candidate)
+    if chosen is None:
+        return 2
     tracker = UsageTracker()
     with contextlib.ExitStack() as stack:
         task_lm, _ = make_lms(task, tracker, stack)
         system = build_system(task, task_lm, splits)
         score = mean_score(system, Candidate(chosen["texts"]), examples)
     print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {score:.3f}")
+    return 0
+
+
+def _choose(exported: dict, index: int | None) -> dict | None:
+    """The named candidate, else the run's own final choice, else the best validation mean."""
+    candidates = exported["candidates"]
+    if index is None:
+        recorded = exported["meta"].get("best_index")
+        if recorded is not None and recorded.isdigit() and int(recorded) < len(candidates):
+            return candidates[int(recorded)]
+        scored = [c for c in candidates if c["val_mean"] is not None]
+        return max(scored, key=lambda c: (c["val_mean"], -c["idx"]))
+    matches = [c for c in candidates if c["idx"] == index]
+    if not matches:
+        print(f"gepetto: no candidate #{index}; the run has 0..{len(candidates) - 1}", file=sys.stderr)
+        return None
+    return matches[0]
+
+
+def transfer_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="gepetto transfer",
+        description="Score a run's seed and best candidate with a different task model (prompt transfer).",
+    )
+    p.add_argument("run_dir")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--embedded", metavar="MODEL", help="embedded model to transfer to (e.g. 1.5b)")
+    target.add_argument("--base-url", help="OpenAI-compatible endpoint to transfer to (with --model)")
+    p.add_argument("--model", help="model name at --base-url")
+    p.add_argument("--api-key-env", help="environment variable holding the endpoint's API key")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--candidate", type=int, help="candidate index (default: the run's best)")
+    args = p.parse_args(argv)
+    if args.base_url and not args.model:
+        p.error("--base-url needs --model")
+    run_dir = Path(args.run_dir)
+    if not (run_dir / TASK_COPY).exists() or not (run_dir / "run.sqlite").exists():
+        print(f"gepetto: {run_dir} is not a run directory made by `gepetto optimize`", file=sys.stderr)
+        return 2
+    task = load_taskfile(run_dir / TASK_COPY)
+    source = task.task_lm.embedded or task.task_lm.model
+    if args.embedded:
+        task.task_lm = LMSpec(embedded=args.embedded, max_tokens=task.task_lm.max_tokens)
+    else:
+        task.task_lm = LMSpec(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
+                              max_tokens=task.task_lm.max_tokens)
+    splits = task_splits(task)
+    examples = getattr(splits, args.split)
+    if not examples:
+        print(f"gepetto: the task has no {args.split} examples", file=sys.stderr)
+        return 2
+    exported = RunStore(run_dir).export()
+    chosen = _choose(exported, args.candidate)
+    if chosen is None:
+        return 2
+    seed = exported["candidates"][0]
+    with contextlib.ExitStack() as stack:
+        task_lm, _ = make_lms(task, UsageTracker(), stack)
+        system = build_system(task, task_lm, splits)
+        seed_score = mean_score(system, Candidate(seed["texts"]), examples)
+        best_score = seed_score if chosen["idx"] == 0 else mean_score(system, Candidate(chosen["texts"]), examples)
+    target_name = args.embedded or args.model
+    print(f"optimized with {source}, scored with {target_name} on {args.split} ({len(examples)} examples): "
+          f"seed {seed_score:.3f} -> candidate #{chosen['idx']} {best_score:.3f} ({best_score - seed_score:+.3f})")
     return 0

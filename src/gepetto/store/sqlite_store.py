@@ -174,6 +174,8 @@ class RunStore:
             resumable = event.stop_reason == "interrupted" or event.stop_reason.startswith("systemic-failure")
             self.set_meta("status", "stopped" if resumable else "finished")
             self.set_meta("stop_reason", event.stop_reason)
+            # the run's own choice (with a held-out check it need not be the best val mean)
+            self.set_meta("best_index", str(event.best_index))
 
     def _write_evaluations(self, event: EvaluationDone) -> None:
         rows = []
