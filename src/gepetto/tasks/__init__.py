@@ -5,8 +5,12 @@
     system = task.make_system(task_lm)
 
 Names: ``banking-9`` (nine card intents of BANKING77), ``banking77`` (all 77 intents),
-``gsm8k``, and ``bbh-<task>`` for each of the 27 BIG-Bench Hard tasks. Keyword
-arguments (``n_train``, ``n_val``, ``n_test``, ``seed``) change the split sizes.
+``gsm8k``, ``bbh-<task>`` for each of the 27 BIG-Bench Hard tasks, ``ifbench`` and
+``ifeval`` (instruction following with verifiable constraints, a two-module program;
+IFEval is also IFBench's transfer test; needs ``pip install 'gepetto[ifbench]'``) and
+``pupa`` (privacy-conscious delegation, two modules around an untrusted LM:
+``task.make_system(lm, untrusted_lm=None, judge_lm=None)``). Keyword arguments
+(``n_train``, ``n_val``, ``n_test``, ``seed``) change the split sizes.
 """
 
 from __future__ import annotations
@@ -37,10 +41,31 @@ def _gsm8k(**kw: Any) -> Task:
     return gsm8k_task(**kw)
 
 
+def _ifbench(**kw: Any) -> Task:
+    from gepetto.tasks.ifbench import ifbench_task
+
+    return ifbench_task(**kw)
+
+
+def _ifeval(**kw: Any) -> Task:
+    from gepetto.tasks.ifbench import ifeval_task
+
+    return ifeval_task(**kw)
+
+
+def _pupa(**kw: Any) -> Task:
+    from gepetto.tasks.pupa import pupa_task
+
+    return pupa_task(**kw)
+
+
 def _registry() -> dict[str, Callable[..., Task]]:
     from gepetto.tasks.bbh import bbh_names, bbh_task
 
-    tasks: dict[str, Callable[..., Task]] = {"banking-9": _banking9, "banking77": _banking77, "gsm8k": _gsm8k}
+    tasks: dict[str, Callable[..., Task]] = {
+        "banking-9": _banking9, "banking77": _banking77, "gsm8k": _gsm8k,
+        "ifbench": _ifbench, "ifeval": _ifeval, "pupa": _pupa,
+    }
     for name in bbh_names():
         tasks[f"bbh-{name}"] = lambda _n=name, **kw: bbh_task(_n, **kw)
     return tasks
