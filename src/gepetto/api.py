@@ -106,7 +106,9 @@ def optimize(
     if proposer is None:
         if reflection_lm is None:
             raise ValueError("pass reflection_lm= (the LM that writes new instructions) or a custom proposer=")
-        if config.reflection.strategy == "edits":
+        from gepetto.proposers.base import resolve_strategy
+
+        if resolve_strategy(config.reflection.strategy, reflection_lm) == "edits":
             from gepetto.proposers.edits import EditProposer
 
             proposer = EditProposer(

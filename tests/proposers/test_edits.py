@@ -148,3 +148,30 @@ def test_a_rule_already_in_the_instruction_is_refused() -> None:
         rng=random.Random(0), iteration=1,
     )
     assert proposal.text is None and proposal.attempts[-1].refusal == "duplicate-rule"
+
+
+def test_auto_strategy_picks_edits_for_small_named_models_only() -> None:
+    from gepetto.proposers.base import resolve_strategy
+
+    class Named:
+        def __init__(self, model: str) -> None:
+            self.model = model
+
+    class Wrapper:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+    assert resolve_strategy("auto", Wrapper(Wrapper(Named("qwen2.5-coder-1.5b")))) == "edits"
+    assert resolve_strategy("auto", Named("Qwen2.5-3B-Instruct")) == "edits"
+    assert resolve_strategy("auto", Named("llama-3.1-8b-instruct")) == "rewrite"
+    assert resolve_strategy("auto", Named("gpt-4o-mini")) == "rewrite"  # size unknown: the paper's behaviour
+    assert resolve_strategy("rewrite", Named("qwen2.5-coder-0.5b")) == "rewrite"  # explicit choice wins
+    # and optimize() builds the matching proposer
+    lm = ScriptedLM(respond=lambda m: "card_arrival: questions about when a newly ordered card will arrive")
+    lm.model = "qwen2.5-coder-0.5b"
+    system = PromptSystem(lm=ScriptedLM(replies=["card_arrival"], cycle=True), seed_instruction="Classify: " + ", ".join(LABELS),
+                          render=lambda ex: ex["text"], metric=lambda ex, reply: LabelMetric(LABELS)(ex["label"], reply),
+                          expected=lambda ex: ex["label"], concurrency=1)
+    data = [{"text": f"query {i}", "label": LABELS[i % 3]} for i in range(12)]
+    result = optimize(system, data[:6], data[6:], reflection_lm=lm, config=Config(max_rollouts=30, minibatch_size=3, use_merge=False))
+    assert any(DEFINITIONS_HEADER in (p.texts.get("instruction") or "") for p in result.proposals)

@@ -34,10 +34,11 @@ class _Strict(BaseModel):
 class ReflectionConfig(_Strict):
     """How the reflection LM is asked for a new text, and which replies are refused."""
 
-    strategy: Literal["rewrite", "edits"] = Field(
-        "rewrite",
+    strategy: Literal["auto", "rewrite", "edits"] = Field(
+        "auto",
         description="rewrite: the paper's full rewrite of the text; edits: one typed edit (a label "
-        "definition or a rule) written by the LM and applied by code, for small reflection models",
+        "definition or a rule) written by the LM and applied by code, for small reflection models; "
+        "auto: edits when the reflection model's name gives a size of at most 3B parameters, else rewrite",
     )
     use_grammar: bool = Field(False, description="edits: constrain replies with a GBNF grammar (llama.cpp servers)")
     temperature: float = Field(0.7, ge=0.0, le=2.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -44,3 +45,30 @@ class Proposer(Protocol):
         rng: random.Random,
         iteration: int,
     ) -> Proposal: ...
+
+
+_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])")
+SMALL_MODEL_BILLIONS = 3.0
+
+
+def model_name(lm: object) -> str | None:
+    """The model name behind an LM, looking through wrappers (accounting, cache)."""
+    seen = 0
+    while lm is not None and seen < 10:
+        name = getattr(lm, "model", None)
+        if isinstance(name, str):
+            return name
+        lm = getattr(lm, "inner", None)
+        seen += 1
+    return None
+
+
+def resolve_strategy(strategy: str, lm: object) -> str:
+    """``auto`` -> ``edits`` for reflection models whose name states at most 3B parameters
+    ("qwen2.5-coder-1.5b"), ``rewrite`` otherwise (unknown sizes keep the paper's behaviour:
+    large API models rewrite well, and their names rarely state a size)."""
+    if strategy != "auto":
+        return strategy
+    name = (model_name(lm) or "").lower()
+    sizes = [float(m) for m in _SIZE.findall(name)]
+    return "edits" if sizes and max(sizes) <= SMALL_MODEL_BILLIONS else "rewrite"
