@@ -95,9 +95,9 @@ def _lm(endpoint: Endpoint, role: str, tracker: UsageTracker | None, cache: Resp
 
 
 def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoint, refl_ep: Endpoint,
-             test_system, workdir: Path) -> dict[str, Any]:  # noqa: ANN001
+             test_system, workdir: Path, n_test: int | None = None) -> dict[str, Any]:  # noqa: ANN001
     """One run of gepetto (or an ablation) with a fresh cache; the curve is scored on test afterwards."""
-    task = get_task(task_name)
+    task = get_task(task_name, **({"n_test": n_test} if n_test else {}))
     cache = ResponseCache(workdir / f"{name}-{seed}.sqlite")
     tracker = UsageTracker()
     system = task.make_system(_lm(task_ep, "task", tracker, cache))
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                                "best_val": None, "best_test": seed_test[task_name], "wall_s": 0.0,
                                "prompt_chars": sum(len(t) for t in test_system.seed_candidate.values())}
                     elif name in OURS:
-                        row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir)
+                        row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, args.n_test)
                     else:
                         row = run_peer(name, task_name, budget, seed, task_ep, refl_ep, args.n_test, workdir)
                     rows.append(row)
