@@ -203,6 +203,35 @@ def best_so_far(points: Sequence[tuple[int, float]]) -> list[list[float]]:
     return curve
 
 
+def result_record(
+    optimizer: str, setup: Setup, usage: dict[str, int], wall_s: float, *, seed_val: float | None,
+    best_val: float | None, seed_test: float, best_test: float, best_instruction: str,
+    curve: list[list[float]], details: dict[str, Any],
+) -> dict[str, Any]:
+    """The JSON result both peer runners write: the fields compare.py reads, plus the
+    peer-specific ``details`` with the settings and sizes every run records."""
+    args, task = setup.args, setup.task
+    return {
+        "optimizer": optimizer, "task": args.task, "seed": args.seed, "budget": args.budget,
+        "rollouts_used": setup.counter.count, "seed_val": seed_val, "best_val": best_val,
+        "seed_test": seed_test, "best_test": best_test,
+        **{k: usage[k] for k in ("task_calls", "task_prompt_tokens", "task_completion_tokens",
+                                 "reflection_calls", "reflection_prompt_tokens", "reflection_completion_tokens")},
+        "wall_s": round(wall_s, 3), "prompt_chars": len(best_instruction), "best_instruction": best_instruction,
+        "curve": curve,
+        "details": {
+            **details,
+            "reflection_temperature": args.reflection_temperature,
+            "reflection_max_tokens": args.reflection_max_tokens,
+            "task_errors": usage["task_errors"],
+            "reflection_errors": usage["reflection_errors"],
+            "n_test": len(test_examples(task, args.n_test)),
+            "n_train": len(task.train),
+            "n_val": len(task.val),
+        },
+    }
+
+
 def write_result(path: str, result: dict[str, Any]) -> None:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from common import (
     make_setup,
     parse_args,
     score_on_test,
+    result_record,
     usage_fields,
     write_result,
 )
@@ -161,23 +162,12 @@ def main() -> None:
     best_idx = result.best_idx
     best_instruction = result.candidates[best_idx][COMPONENT]
     seed_test, best_test = score_on_test(args, task, [setup.seed_instruction, best_instruction])
-    out = {
-        "optimizer": "gepa-0.1.4",
-        "task": args.task,
-        "seed": args.seed,
-        "budget": args.budget,
-        "rollouts_used": setup.counter.count,
-        "seed_val": float(result.val_aggregate_scores[0]),
-        "best_val": float(result.val_aggregate_scores[best_idx]),
-        "seed_test": seed_test,
-        "best_test": best_test,
-        **{k: usage[k] for k in ("task_calls", "task_prompt_tokens", "task_completion_tokens",
-                                 "reflection_calls", "reflection_prompt_tokens", "reflection_completion_tokens")},
-        "wall_s": round(watch.elapsed, 3),
-        "prompt_chars": len(best_instruction),
-        "best_instruction": best_instruction,
-        "curve": best_so_far(curve.points),
-        "details": {
+    out = result_record(
+        "gepa-0.1.4", setup, usage, watch.elapsed,
+        seed_val=float(result.val_aggregate_scores[0]), best_val=float(result.val_aggregate_scores[best_idx]),
+        seed_test=seed_test, best_test=best_test, best_instruction=best_instruction,
+        curve=best_so_far(curve.points),
+        details={
             "gepa_total_metric_calls": result.total_metric_calls,
             "num_candidates": result.num_candidates,
             "discovery_eval_counts": list(result.discovery_eval_counts),
@@ -186,15 +176,8 @@ def main() -> None:
             "minibatch_size": args.minibatch_size,
             "use_merge": args.use_merge,
             "cache_evaluation": args.cache_evaluation,
-            "reflection_temperature": args.reflection_temperature,
-            "reflection_max_tokens": args.reflection_max_tokens,
-            "task_errors": usage["task_errors"],
-            "reflection_errors": usage["reflection_errors"],
-            "n_test": len(task.test) if args.n_test is None else min(args.n_test, len(task.test)),
-            "n_train": len(task.train),
-            "n_val": len(task.val),
         },
-    }
+    )
     write_result(args.out, out)
 
 

@@ -52,6 +52,7 @@ from common import (  # noqa: E402
     parse_args,
     score_on_test,
     score_reply,
+    result_record,
     usage_fields,
     write_result,
 )
@@ -355,38 +356,20 @@ def main() -> None:
     seed_test, best_test = score_on_test(args, task, [setup.seed_instruction, best_instruction],
                                          demos=[[], best_demos])
     best_val = float(getattr(best, "score", float("nan"))) / 100.0
-    out = {
-        "optimizer": "mipro-3.4.1",
-        "task": args.task,
-        "seed": args.seed,
-        "budget": args.budget,
-        "rollouts_used": setup.counter.count,
-        "seed_val": optimizer.seed_val_score,
-        "best_val": best_val if not math.isnan(best_val) else None,
-        "seed_test": seed_test,
-        "best_test": best_test,
-        **{k: usage[k] for k in ("task_calls", "task_prompt_tokens", "task_completion_tokens",
-                                 "reflection_calls", "reflection_prompt_tokens", "reflection_completion_tokens")},
-        "wall_s": round(watch.elapsed, 3),
-        "prompt_chars": len(best_instruction),
-        "best_instruction": best_instruction,
-        "curve": best_so_far(optimizer.curve_points),
-        "details": {
+    out = result_record(
+        "mipro-3.4.1", setup, usage, watch.elapsed,
+        seed_val=optimizer.seed_val_score, best_val=best_val if not math.isnan(best_val) else None,
+        seed_test=seed_test, best_test=best_test, best_instruction=best_instruction,
+        curve=best_so_far(optimizer.curve_points),
+        details={
             "plan": p,
             "zero_shot": zero_shot,
             "best_demos": len(best_demos),
             "rollouts_bootstrap": optimizer.rollouts_after_bootstrap,
             "trials_run": optimizer.trials_run,
             "mipro_val_size": len(valset),
-            "reflection_temperature": args.reflection_temperature,
-            "reflection_max_tokens": args.reflection_max_tokens,
-            "task_errors": usage["task_errors"],
-            "reflection_errors": usage["reflection_errors"],
-            "n_test": len(task.test) if args.n_test is None else min(args.n_test, len(task.test)),
-            "n_train": len(task.train),
-            "n_val": len(task.val),
         },
-    }
+    )
     write_result(args.out, out)
 
 
