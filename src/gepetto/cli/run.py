@@ -7,7 +7,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import yaml
 
@@ -167,21 +167,12 @@ def evaluate_main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="gepetto evaluate", description="Score a run's best (or a named) candidate on a split.")
     p.add_argument("run_dir")
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
-    p.add_argument("--candidate", type=int, help="candidate index (default: the best by validation mean)")
+    p.add_argument("--candidate", type=int, help="candidate index (default: the run's best)")
     args = p.parse_args(argv)
-    run_dir = Path(args.run_dir)
-    if not (run_dir / TASK_COPY).exists() or not (run_dir / "run.sqlite").exists():
-        print(f"gepetto: {run_dir} is not a run directory made by `gepetto optimize`", file=sys.stderr)
+    opened = _open_run(Path(args.run_dir), args.split, args.candidate)
+    if opened is None:
         return 2
-    task = load_taskfile(run_dir / TASK_COPY)
-    splits = task_splits(task)
-    examples = getattr(splits, args.split)
-    if not examples:
-        print(f"gepetto: the task has no {args.split} examples", file=sys.stderr)
-        return 2
-    chosen = _choose(RunStore(run_dir).export(), args.candidate)
-    if chosen is None:
-        return 2
+    task, splits, examples, exported, chosen = opened
     tracker = UsageTracker()
     with contextlib.ExitStack() as stack:
         task_lm, _ = make_lms(task, tracker, stack)
@@ -189,6 +180,25 @@ def evaluate_main(argv: Sequence[str]) -> int:
         score = mean_score(system, Candidate(chosen["texts"]), examples)
     print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {score:.3f}")
     return 0
+
+
+def _open_run(run_dir: Path, split: str, index: int | None) -> tuple[TaskFile, Any, list, dict, dict] | None:
+    """(task file, splits, the split's examples, the exported run, the chosen candidate) of a
+    run directory, or None after printing why it cannot be used."""
+    if not (run_dir / TASK_COPY).exists() or not (run_dir / "run.sqlite").exists():
+        print(f"gepetto: {run_dir} is not a run directory made by `gepetto optimize`", file=sys.stderr)
+        return None
+    task = load_taskfile(run_dir / TASK_COPY)
+    splits = task_splits(task)
+    examples = getattr(splits, split)
+    if not examples:
+        print(f"gepetto: the task has no {split} examples", file=sys.stderr)
+        return None
+    exported = RunStore(run_dir).export()
+    chosen = _choose(exported, index)
+    if chosen is None:
+        return None
+    return task, splits, examples, exported, chosen
 
 
 def _choose(exported: dict, index: int | None) -> dict | None:
@@ -223,26 +233,16 @@ def transfer_main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if args.base_url and not args.model:
         p.error("--base-url needs --model")
-    run_dir = Path(args.run_dir)
-    if not (run_dir / TASK_COPY).exists() or not (run_dir / "run.sqlite").exists():
-        print(f"gepetto: {run_dir} is not a run directory made by `gepetto optimize`", file=sys.stderr)
+    opened = _open_run(Path(args.run_dir), args.split, args.candidate)
+    if opened is None:
         return 2
-    task = load_taskfile(run_dir / TASK_COPY)
+    task, splits, examples, exported, chosen = opened
     source = task.task_lm.embedded or task.task_lm.model
     if args.embedded:
         task.task_lm = LMSpec(embedded=args.embedded, max_tokens=task.task_lm.max_tokens)
     else:
         task.task_lm = LMSpec(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
                               max_tokens=task.task_lm.max_tokens)
-    splits = task_splits(task)
-    examples = getattr(splits, args.split)
-    if not examples:
-        print(f"gepetto: the task has no {args.split} examples", file=sys.stderr)
-        return 2
-    exported = RunStore(run_dir).export()
-    chosen = _choose(exported, args.candidate)
-    if chosen is None:
-        return 2
     seed = exported["candidates"][0]
     with contextlib.ExitStack() as stack:
         task_lm, _ = make_lms(task, UsageTracker(), stack)
