@@ -80,6 +80,16 @@ class Config(_Strict):
         True, description="never pay twice for the same (candidate, example) evaluation"
     )
 
+    validation: Literal["staged", "full"] = Field(
+        "staged",
+        description="staged: score an accepted child on the validation set in stages and park it as soon as it "
+        "provably can neither enter the Pareto front nor beat the best mean (gepetto.core.staging); full: the paper's "
+        "full validation pass for every accepted child",
+    )
+    stage_size: int = Field(
+        0, ge=0, description="staged validation: instances per stage after the first (0: a quarter of the validation set, at least 5)"
+    )
+
     use_merge: bool = True
     max_merges: int = Field(5, ge=0)
     merge_subsample: int = Field(5, ge=1)
@@ -108,10 +118,11 @@ class Config(_Strict):
     def paper_mode(cls, **overrides: object) -> "Config":
         """The paper's loop, with every gepetto addition switched off: full-rewrite
         reflection, no refusal before evaluation, no resampling, no Merge, no reuse of
-        known (candidate, example) scores, no held-out check. Benchmarks call this
+        known (candidate, example) scores, full validation of every accepted child, no
+        held-out check. Benchmarks call this
         setting "paper mode"; ``overrides`` set the budget, seed and so on."""
         settings: dict[str, object] = {
-            "selector": "pareto", "use_merge": False, "reuse_evaluations": False, "gate": "improve",
+            "selector": "pareto", "use_merge": False, "validation": "full", "reuse_evaluations": False, "gate": "improve",
             "skip_perfect_minibatch": True,
             "reflection": ReflectionConfig(strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0),
         }

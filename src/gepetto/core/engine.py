@@ -34,6 +34,7 @@ from gepetto.core.merge import merge_subsample, plan_merge
 from gepetto.core.pareto import ScoreTable, pareto_front
 from gepetto.core.result import ProposalRecord, Result
 from gepetto.core.sampling import EpochShuffledSampler
+from gepetto.core.staging import can_still_matter, stages
 from gepetto.core.selection import (
     BeamSelector,
     CandidateSelector,
@@ -91,6 +92,7 @@ class _State:
     occurrences: dict[tuple[str, str, int], int] = field(default_factory=dict)
     failed_batches: int = 0
     failed_reflections: int = 0
+    parked: list[int] = field(default_factory=list)
 
 
 class Engine:
@@ -251,6 +253,70 @@ class Engine:
             state.table.set(index, i, result.score, dict(result.objectives or {}))
             state.val_outputs[index][i] = result.output
 
+    # ----------------------------------------------------- staged validation
+    def _staged(self) -> bool:
+        return self.config.validation == "staged" and self.config.frontier == "instance"
+
+    def _ceiling(self, state: _State) -> float:
+        """The highest score a rollout can get: ``perfect_score``, or more if seen."""
+        seen = state.table.scores
+        top = float(np.nanmax(seen)) if seen.size and not np.isnan(seen).all() else -np.inf
+        return max(self.config.perfect_score, top)
+
+    def _could_matter(self, state: _State, index: int) -> bool:
+        """Could candidate ``index``, fully scored, enter the front or become the best?"""
+        complete = self._complete_rows(state)
+        rows = [r for r in np.flatnonzero(complete).tolist() if r != index]
+        best = self._best(state)
+        if self.holdout:
+            # with a held-out final check, ranking among the finalists is what matters
+            means = state.table.means()
+            ranked = sorted((r for r in rows if r != 0), key=lambda r: (-means[r], r))
+            if len(ranked) < self.config.holdout_top_k:
+                return True
+            best = ranked[self.config.holdout_top_k - 1]
+        return can_still_matter(
+            state.table.scores[rows], state.table.scores[index], ceiling=self._ceiling(state),
+            best_mean=float(state.table.means()[best]), tie_tolerance=self.config.tie_tolerance,
+            row_ids=rows, child_id=index, best_id=best,
+        )
+
+    def _score_child(self, state: _State, index: int, parent: int) -> bool:
+        """Score an accepted child on the validation set; True when it was parked
+        (provably neither a front member nor the best, see :mod:`gepetto.core.staging`)."""
+        if not self._staged():
+            self._score_on_val(state, index)
+            return False
+        n = len(self.valset)
+        chunk = self.config.stage_size or max(5, n // 4)
+        # a stream of its own, so that a run where nothing is parked is the very run
+        # the paper's full validation would have made
+        order_rng = random.Random(f"stages:{self.config.seed}:{index}")
+        order = stages(state.table.row(parent), self._ceiling(state), self.config.tie_tolerance, chunk, order_rng)
+        for k, stage in enumerate(order):
+            self._score_on_val(state, index, stage)
+            if k + 1 < len(order) and not self._could_matter(state, index):
+                state.parked.append(index)
+                return True
+        return False
+
+    def _revisit_parked(self, state: _State) -> None:
+        """A change in the pool can give a parked candidate a chance again (a newcomer
+        took instances from the candidate that dominated it): complete those, budget
+        permitting, so every parked candidate stays provably irrelevant."""
+        changed = True
+        while changed and state.parked:
+            changed = False
+            for index in list(state.parked):
+                missing = int(np.isnan(state.table.scores[index]).sum())
+                if not self._could_matter(state, index) or not state.budget.can_afford(missing):
+                    continue
+                state.parked.remove(index)
+                previous_best = float(state.table.means()[self._best(state)])
+                self._score_on_val(state, index)
+                self._after_scoring(state, index, previous_best)
+                changed = True
+
     # ------------------------------------------------------------------ pool
     def _add_candidate(
         self, state: _State, candidate: Candidate, parents: tuple[int, ...], origin: str, changed: tuple[str, ...], note: str = ""
@@ -397,11 +463,15 @@ class Engine:
         index = self._add_candidate(state, child, (parent,), "reflection", tuple(sorted(texts)))
         # the child continues the parent's round-robin, so every module gets its turn
         state.module_cursor[index] = state.module_cursor.get(parent, 0)
-        self._score_on_val(state, index)
-        self._record(state, replace(base, status="accepted", child_score=child_sum, child_index=index, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
+        parked = self._score_child(state, index, parent)
+        status = "parked" if parked else "accepted"
+        self._record(state, replace(base, status=status, child_score=child_sum, child_index=index, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
+        if parked:
+            return
         self._after_scoring(state, index, previous_best)
         if cfg.use_merge and state.merges_done < cfg.max_merges and len(self.modules) > 1:
             state.merges_due += 1
+        self._revisit_parked(state)
 
     def _module_records(self, result: ExampleResult, module: str, example: Any) -> list[ModuleRecord]:
         own = [r for r in result.records if r.module == module]
@@ -450,6 +520,7 @@ class Engine:
         self._score_on_val(state, index)
         self._record(state, replace(base, status="accepted", child_score=screen_sum, child_index=index, rollouts_used=state.budget.used))
         self._after_scoring(state, index, previous_best)
+        self._revisit_parked(state)
         return True
 
     # ------------------------------------------------------------------ run
@@ -555,4 +626,5 @@ class Engine:
             best_outputs=best_outputs,
             seconds=seconds,
             holdout_means={i: v / len(self.holdout) for i, v in (holdout_scores or {}).items()},
+            parked=list(state.parked),
         )

@@ -15,7 +15,10 @@ class ProposalRecord:
     ``status`` is one of: ``accepted``, ``rejected-gate`` (child not better on the
     minibatch), ``rejected-screen`` (merge worse on its subsample), ``refused`` (the text
     failed a refusal rule; ``reason`` names it), ``skipped-perfect`` (the parent was already
-    perfect on the minibatch), ``duplicate`` (the child already was in the pool).
+    perfect on the minibatch), ``duplicate`` (the child already was in the pool),
+    ``parked`` (passed the gate and joined the pool, but staged validation showed after a
+    few stages that it can neither enter the Pareto front nor beat the best candidate; see
+    :mod:`gepetto.core.staging`).
     """
 
     iteration: int
@@ -42,6 +45,8 @@ class Result:
     trainset and valset and read the answers here). ``holdout_means`` maps the finalists
     of a held-out final check (``optimize(..., holdout=...)``) to their held-out mean; the
     best candidate was then chosen on validation and held-out examples pooled.
+    ``parked`` lists the candidates that staged validation left partly scored (their
+    unscored cells are NaN in ``val_scores``).
     """
 
     best_index: int
@@ -59,6 +64,7 @@ class Result:
     lm_usage: dict[str, dict[str, float | int]] = field(default_factory=dict)
     seconds: float = 0.0
     holdout_means: dict[int, float] = field(default_factory=dict)
+    parked: list[int] = field(default_factory=list)
 
     @property
     def best_candidate(self) -> Candidate:
@@ -86,6 +92,8 @@ class Result:
         """Indices of the candidates that raised the best validation mean when they were added."""
         best, found = self.val_means[0], []
         for record in self.candidates[1:]:
+            if record.index in self.parked:
+                continue  # partly scored: its mean is not comparable
             if self.val_means[record.index] > best:
                 best = self.val_means[record.index]
                 found.append(record.index)
