@@ -87,7 +87,7 @@ def in_pool(result: gepetto.Result) -> bool:
 def fingerprint(result: gepetto.Result) -> tuple[Any, ...]:
     return (
         [(p.iteration, p.kind, p.parent, p.modules, p.status, p.texts, p.child_index) for p in result.proposals],
-        result.val_scores,
+        [[None if v != v else v for v in row] for row in result.val_scores],  # NaN (parked) != NaN
         result.best_index,
         result.rollouts_used,
         result.stop_reason,

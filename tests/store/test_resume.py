@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 
@@ -10,7 +11,8 @@ import pytest
 from gepetto import Config, StopFlag, optimize
 from gepetto.core.events import Event, ProposalEvaluated
 from gepetto.store import RunDirError, RunStore
-from tests.engine.toy import FlakyLM, ToySystem, UnhelpfulProposer, make_examples
+from gepetto.lm.base import Completion
+from tests.engine.toy import FeedbackReadingLM, FlakyLM, ToySystem, UnhelpfulProposer, make_examples
 
 TRAIN, VAL = make_examples(12, 1), make_examples(8, 2)
 
@@ -136,3 +138,31 @@ def test_stop_file_stops_the_run_and_lm_usage_is_stored(tmp_path) -> None:
     store = RunStore(tmp_path / "s")
     assert store.get_meta("status") == "stopped"
     assert json.loads(store.get_meta("lm_usage") or "{}")["reflection"]["calls"] >= 1
+
+
+class ContentFlakyLM(FeedbackReadingLM):
+    """Feedback-reading or unhelpful depending on a hash of the prompt: as varied as
+    FlakyLM, but a function of the prompt only, like a cached temperature-0 model (a
+    resumed run takes stored replies from the run, so a call-counting fake would drift)."""
+
+    def complete(self, messages, **kw):  # noqa: ANN001, ANN201
+        digest = int(hashlib.sha256(messages[-1]["content"].encode()).hexdigest(), 16)
+        if digest % 2:
+            return Completion("```\nThink about it step by step, variant %d.\n```" % (digest % 1000))
+        return super().complete(messages, **kw)
+
+
+def test_an_interrupted_run_with_parallel_proposals_resumes_to_the_same_result(tmp_path) -> None:
+    cfg = config(parallel_proposals=3, use_merge=False)
+    reference = optimize(ToySystem(), TRAIN, VAL, reflection_lm=ContentFlakyLM(), config=cfg)
+    assert len(reference.proposals) >= 6  # several rounds
+    flag = StopFlag()
+    first = ToySystem()
+    partial = optimize(first, TRAIN, VAL, reflection_lm=ContentFlakyLM(), config=cfg, run_dir=tmp_path / "p", stop=flag, observers=[StopAfter(flag, 2)])
+    assert partial.stop_reason == "interrupted" and partial.rollouts_used < reference.rollouts_used
+    second = ToySystem()
+    resumed = optimize(second, TRAIN, VAL, reflection_lm=ContentFlakyLM(), config=cfg, run_dir=tmp_path / "p", resume=True)
+    nan_free = lambda r: [[None if v != v else v for v in row] for row in r.val_scores]  # noqa: E731
+    assert nan_free(resumed) == nan_free(reference)
+    assert fingerprint(resumed)[0] == fingerprint(reference)[0] and resumed.rollouts_used == reference.rollouts_used
+    assert first.calls + second.calls == reference.rollouts_used

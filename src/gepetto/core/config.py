@@ -90,6 +90,12 @@ class Config(_Strict):
         0, ge=0, description="staged validation: instances per stage after the first (0: a quarter of the validation set, at least 5)"
     )
 
+    parallel_proposals: int = Field(
+        1, ge=1, le=16,
+        description="proposal pipelines in flight at once (gepetto.core.rounds): while one reflection is "
+        "written, other pipelines' minibatches and validations run; the same seed and setting give the same run",
+    )
+
     use_merge: bool = True
     max_merges: int = Field(5, ge=0)
     merge_subsample: int = Field(5, ge=1)

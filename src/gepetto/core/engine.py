@@ -33,6 +33,7 @@ from gepetto.core.events import (
 from gepetto.core.merge import merge_subsample, plan_merge
 from gepetto.core.pareto import ScoreTable, pareto_front
 from gepetto.core.result import ProposalRecord, Result
+from gepetto.core.rounds import round_width, run_round
 from gepetto.core.sampling import EpochShuffledSampler
 from gepetto.core.staging import can_still_matter, stages
 from gepetto.core.selection import (
@@ -207,21 +208,29 @@ class Engine:
             self._settle(state, candidate, split, replayed, [results[i] for i in replayed], kind, pool_index, replayed=True)
         if todo:
             fresh = self.system.evaluate(candidate, [data[i] for i in todo], capture_traces=traces)
-            if len(fresh) != len(todo):
-                raise RuntimeError(
-                    f"the system returned {len(fresh)} results for {len(todo)} examples; "
-                    "System.evaluate must return exactly one result per example, in order"
-                )
+            self._check_count(fresh, todo)
             for i, result in zip(todo, fresh):
                 results[i] = result
             self._settle(state, candidate, split, todo, fresh, kind, pool_index, replayed=False)
-            if all(r.error for r in fresh):
-                state.failed_batches += 1
-                if state.failed_batches >= self.config.max_failed_batches:
-                    raise SystemicFailure(fresh[-1].error or "every rollout failed")
-            else:
-                state.failed_batches = 0
+            self._check_failures(state, fresh)
         return [results[i] for i in ids]
+
+    @staticmethod
+    def _check_count(fresh: Sequence[ExampleResult], todo: Sequence[int]) -> None:
+        if len(fresh) != len(todo):
+            raise RuntimeError(
+                f"the system returned {len(fresh)} results for {len(todo)} examples; "
+                "System.evaluate must return exactly one result per example, in order"
+            )
+
+    def _check_failures(self, state: _State, fresh: Sequence[ExampleResult]) -> None:
+        """Several consecutive batches where every rollout failed: the system is down."""
+        if all(r.error for r in fresh):
+            state.failed_batches += 1
+            if state.failed_batches >= self.config.max_failed_batches:
+                raise SystemicFailure(fresh[-1].error or "every rollout failed")
+        else:
+            state.failed_batches = 0
 
     def _settle(
         self, state: _State, candidate: Candidate, split: str, ids: Sequence[int], results: Sequence[ExampleResult],
@@ -252,6 +261,11 @@ class Engine:
         for i, result in zip(todo, results):
             state.table.set(index, i, result.score, dict(result.objectives or {}))
             state.val_outputs[index][i] = result.output
+
+    def _parallel(self) -> bool:
+        """Rounds of parallel proposals, unless training and validation share examples
+        (inference-time search), where one evaluation serves both splits."""
+        return self.config.parallel_proposals > 1 and not self._train_to_val
 
     # ----------------------------------------------------- staged validation
     def _staged(self) -> bool:
@@ -436,12 +450,7 @@ class Engine:
             flat = [rec for group in records for rec in group]
             proposal = self.proposer.propose(parent_candidate, module, flat, rng=self.rng, iteration=state.iteration)
             refusals.extend(a.refusal for a in proposal.attempts if a.refusal)
-            if proposal.attempts and all(a.refusal == "lm-error" for a in proposal.attempts):
-                state.failed_reflections += 1
-                if state.failed_reflections >= self.config.max_failed_batches:
-                    raise SystemicFailure(f"the reflection LM failed on every attempt, {state.failed_reflections} times in a row: {proposal.attempts[-1].reply[:300]}")
-            else:
-                state.failed_reflections = 0
+            self._count_reflection(state, proposal)
             if proposal.text is not None:
                 texts[module] = proposal.text
         state.since_best += 1
@@ -455,6 +464,23 @@ class Engine:
             return
         child_results = self._evaluate(state, child, "train", batch, traces=False, kind="minibatch")
         child_sum = float(sum(r.score for r in child_results))
+        self._gate_and_accept(state, base, child, parent, texts, refusals, parent_sum, child_sum, cursor=state.module_cursor.get(parent, 0))
+
+    def _count_reflection(self, state: _State, proposal: Any) -> None:
+        """A reflection LM that fails on every attempt several times in a row is down."""
+        if proposal.attempts and all(a.refusal == "lm-error" for a in proposal.attempts):
+            state.failed_reflections += 1
+            if state.failed_reflections >= self.config.max_failed_batches:
+                raise SystemicFailure(f"the reflection LM failed on every attempt, {state.failed_reflections} times in a row: {proposal.attempts[-1].reply[:300]}")
+        else:
+            state.failed_reflections = 0
+
+    def _gate_and_accept(
+        self, state: _State, base: ProposalRecord, child: Candidate, parent: int, texts: dict[str, str],
+        refusals: list[str], parent_sum: float, child_sum: float, *, cursor: int,
+    ) -> None:
+        """The minibatch gate; an accepted child joins the pool and is validated."""
+        cfg = self.config
         improved = child_sum > parent_sum + cfg.tie_tolerance if cfg.gate == "improve" else child_sum >= parent_sum - cfg.tie_tolerance
         if not improved:
             self._record(state, replace(base, status="rejected-gate", child_score=child_sum, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
@@ -462,7 +488,7 @@ class Engine:
         previous_best = float(state.table.means()[self._best(state)])
         index = self._add_candidate(state, child, (parent,), "reflection", tuple(sorted(texts)))
         # the child continues the parent's round-robin, so every module gets its turn
-        state.module_cursor[index] = state.module_cursor.get(parent, 0)
+        state.module_cursor[index] = cursor
         parked = self._score_child(state, index, parent)
         status = "parked" if parked else "accepted"
         self._record(state, replace(base, status=status, child_score=child_sum, child_index=index, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))
@@ -552,7 +578,11 @@ class Engine:
             spent_before = state.budget.used
             try:
                 if not (state.merges_due > 0 and self._try_merge(state)):
-                    self._reflect(state)
+                    width = round_width(self, state) if self._parallel() else 1
+                    if width > 1:
+                        run_round(self, state, width)
+                    else:
+                        self._reflect(state)
             except SystemicFailure as exc:
                 stop_reason = f"systemic-failure: {exc}"
                 break
