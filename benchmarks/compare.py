@@ -119,6 +119,7 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
     best = result.best_candidate
     usage = result.lm_usage
     return {
+        "val_curve": val_curve(result, len(task.val)),
         "optimizer": name, "task": task_name, "seed": seed, "budget": budget, "rollouts_used": result.rollouts_used,
         "seed_val": result.seed_score, "best_val": result.best_score,
         "best_test": mean_score(test_system, best, task.test),
@@ -129,6 +130,54 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
         "wall_s": wall, "prompt_chars": sum(len(t) for t in best.values()), "best_instruction": best.to_dict(),
         "proposals": result.proposal_counts(), "curve": curve,
     }
+
+
+def val_curve(result: Any, n_val: int) -> list[list[float]]:
+    """[rollouts spent when it was known, best validation mean so far] at each new best
+    (parked candidates, scored only in part, are not comparable and are left out)."""
+    known_at = {p.child_index: p.rollouts_used for p in result.proposals if p.child_index is not None}
+    best = result.val_means[0]
+    points = [[n_val, best]]
+    for record in result.candidates[1:]:
+        if record.index in result.parked:
+            continue
+        mean = result.val_means[record.index]
+        if mean > best:
+            best = mean
+            points.append([known_at.get(record.index, record.rollouts_at_creation + n_val), mean])
+    return points
+
+
+def rollouts_to_reach(curve: list[list[float]], target: float) -> float | None:
+    """Rollouts at which a validation curve first reached ``target`` (None: never)."""
+    for rollouts, value in curve:
+        if value >= target - 1e-9:
+            return rollouts
+    return None
+
+
+def efficiency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per task and seed: the rollouts gepetto (and gepa) needed to reach the validation score
+    paper mode ended with, against the rollouts paper mode needed; and test at equal budget."""
+    out = []
+    by = {(r["task"], r["seed"], r["optimizer"]): r for r in rows if "error" not in r}
+    for (task, seed, opt), paper in sorted(by.items()):
+        if opt != "paper-mode" or not paper.get("val_curve"):
+            continue
+        target = paper["val_curve"][-1][1]
+        base = rollouts_to_reach(paper["val_curve"], target)
+        for other in ("gepetto", "gepa"):
+            row = by.get((task, seed, other))
+            if row is None or not row.get("val_curve"):
+                continue
+            reached = rollouts_to_reach(row["val_curve"], target)
+            out.append({
+                "task": task, "seed": seed, "optimizer": other, "target_val": target,
+                "paper_improved": len(paper["val_curve"]) > 1, "paper_rollouts": base, "rollouts": reached,
+                "ratio": (reached / base) if reached is not None and base else None,
+                "test": row["best_test"], "paper_test": paper["best_test"],
+            })
+    return out
 
 
 def ensure_bench_env() -> None:
@@ -206,6 +255,25 @@ def markdown(table: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| {row['task']} | {row['optimizer']} | {row['test_mean']:.3f} ± {row['test_spread']:.3f} | {row['test_gain']:+.3f} | "
             f"{row['val_mean']:.3f} | {row['rollouts']:.0f} | {row['task_calls']:.0f} | {row['reflection_calls']:.0f} | "
             f"{row['tokens']:.0f} | {row['wall_s']:.0f} | {row['prompt_chars']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def efficiency_markdown(eff: list[dict[str, Any]]) -> str:
+    lines = [
+        "Rollouts needed to reach the validation score paper mode ended with (its own rollouts to get there in the "
+        "paper column), and test score at equal budget:",
+        "",
+        "| task | seed | optimizer | paper-mode final val | paper-mode rollouts | rollouts | ratio | test | paper-mode test |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in eff:
+        note = "" if e["paper_improved"] else " (paper mode found no improvement)"
+        ratio = f"{e['ratio']:.2f}" if e["ratio"] is not None else "never"
+        reached = f"{e['rollouts']:.0f}" if e["rollouts"] is not None else "never"
+        lines.append(
+            f"| {e['task']} | {e['seed']} | {e['optimizer']} | {e['target_val']:.3f}{note} | {e['paper_rollouts']:.0f} | "
+            f"{reached} | {ratio} | {e['test']:.3f} | {e['paper_test']:.3f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -325,9 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     table = summarize(rows, seed_test)
     md = markdown(table, meta)
+    eff = efficiency(rows)
+    if eff:
+        md += "\n" + efficiency_markdown(eff)
     print()
     print(md)
-    (results_dir / f"compare-{tag}.json").write_text(json.dumps({"meta": meta, "seed_test": seed_test, "table": table, "rows": rows}, indent=1))
+    (results_dir / f"compare-{tag}.json").write_text(json.dumps({"meta": meta, "seed_test": seed_test, "table": table, "efficiency": eff, "rows": rows}, indent=1))
     (results_dir / f"compare-{tag}.md").write_text(md)
     if plot(rows, seed_test, results_dir / f"compare-{tag}.png"):
         print(f"wrote benchmarks/results/compare-{tag}.png")

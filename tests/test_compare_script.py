@@ -44,3 +44,33 @@ def test_ablation_configs_differ_only_where_they_should() -> None:
     assert paper.reflection.strategy == "rewrite" and not paper.reflection.refuse and not paper.use_merge
     assert compare.our_config("current-best", 100, 0).selector == "current-best"
     assert compare.our_config("beam", 100, 0).selector == "beam"
+    assert paper.validation == "full" and base.validation == "staged"
+
+
+def test_efficiency_reports_rollouts_to_reach_paper_modes_final_validation_score() -> None:
+    rows = [
+        _row("paper-mode", 0, 0.70, val_curve=[[30, 0.5], [120, 0.6], [250, 0.65]]),
+        _row("gepetto", 0, 0.74, val_curve=[[30, 0.5], [70, 0.66], [200, 0.7]]),
+        _row("gepa", 0, 0.68, val_curve=[[30, 0.5], [150, 0.6]]),
+        _row("paper-mode", 1, 0.65, val_curve=[[30, 0.5]]),
+        _row("gepetto", 1, 0.66, val_curve=[[30, 0.5], [90, 0.55]]),
+    ]
+    eff = {(e["seed"], e["optimizer"]): e for e in compare.efficiency(rows)}
+    assert eff[(0, "gepetto")]["rollouts"] == 70 and abs(eff[(0, "gepetto")]["ratio"] - 70 / 250) < 1e-9
+    assert eff[(0, "gepa")]["rollouts"] is None and eff[(0, "gepa")]["ratio"] is None
+    assert eff[(1, "gepetto")]["ratio"] == 1.0 and not eff[(1, "gepetto")]["paper_improved"]
+    md = compare.efficiency_markdown(compare.efficiency(rows))
+    assert "| banking-9 | 0 | gepetto | 0.650 | 250 | 70 | 0.28 | 0.740 | 0.700 |" in md
+    assert "never" in md and "paper mode found no improvement" in md
+
+
+def test_val_curve_skips_parked_candidates() -> None:
+    from types import SimpleNamespace as NS
+
+    result = NS(
+        val_means=[0.5, 0.9, 0.6, 0.7],  # #1 is parked: its mean covers only the instances it was scored on
+        parked=[1],
+        candidates=[NS(index=i, rollouts_at_creation=10 * i) for i in range(4)],
+        proposals=[NS(child_index=1, rollouts_used=40), NS(child_index=2, rollouts_used=80), NS(child_index=None, rollouts_used=90), NS(child_index=3, rollouts_used=120)],
+    )
+    assert compare.val_curve(result, 30) == [[30, 0.5], [80, 0.6], [120, 0.7]]
