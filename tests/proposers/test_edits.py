@@ -175,3 +175,20 @@ def test_auto_strategy_picks_edits_for_small_named_models_only() -> None:
     data = [{"text": f"query {i}", "label": LABELS[i % 3]} for i in range(12)]
     result = optimize(system, data[:6], data[6:], reflection_lm=lm, config=Config(max_rollouts=30, minibatch_size=3, use_merge=False))
     assert any(DEFINITIONS_HEADER in (p.texts.get("instruction") or "") for p in result.proposals)
+
+
+def test_option_letters_and_yes_no_verdicts_are_not_labels_to_define() -> None:
+    """BIG-Bench Hard answers repeat ("(B)", "yes") but a definition of "(B)" or of "yes"
+    says nothing: such modules get rule requests."""
+    from gepetto.proposers.edits import _meaningless_labels
+
+    assert _meaningless_labels(["(A)", "(B)", "(C)"]) and _meaningless_labels(["yes", "no"])
+    assert _meaningless_labels(["True", "False"]) and _meaningless_labels(["3", "12", "7"])
+    assert not _meaningless_labels(["card_arrival", "lost_or_stolen_card"])
+    for answers in (["(A)", "(B)", "(A)", "(B)", "(C)", "(C)"], ["yes", "no", "yes", "no"]):
+        lm = ScriptedLM(replies=["Rule: Check which sport the named athlete plays before judging the sentence."])
+        proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+        records = [ModuleRecord("m", {"input": f"question {i}"}, "(D)", "wrong", 0.0, a) for i, a in enumerate(answers)]
+        proposal = proposer.propose(Candidate({"m": "Answer the question."}), "m", records, rng=random.Random(0), iteration=1)
+        assert proposal.text is not None and "Rules:" in proposal.text and DEFINITIONS_HEADER not in proposal.text
+        assert "Write one general rule" in lm.calls[0].messages[-1]["content"]

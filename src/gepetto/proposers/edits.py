@@ -140,7 +140,7 @@ class EditProposer:
         # (names, numbers, sentences) mostly do not, and get rules instead of definitions.
         total = sum(len(texts) for texts in self._memory.values())
         if 2 <= len(seen) <= 40 and all(len(label.split()) <= 4 for label in seen) and total >= 2 * len(seen):
-            return seen
+            return None if _meaningless_labels(seen) else seen
         return None
 
     # --------------------------------------------------------------- propose
@@ -302,6 +302,21 @@ class EditProposer:
         ]
         grammar = 'root ::= "Rule: " [^\\n]{10,200}'
         return _chat("\n".join(lines)), "Rule", grammar
+
+
+_OPTION_LETTER = re.compile(r"^\(?[A-Za-z]\)?$")
+_CLOSED_WORDS = {"yes", "no", "true", "false", "valid", "invalid", "plausible", "implausible"}
+
+
+def _meaningless_labels(labels: Sequence[str]) -> bool:
+    """Answers that repeat but carry no meaning of their own to define: option letters of
+    a multiple-choice question ("(B)"), yes/no and true/false verdicts, numbers. A
+    definition of "(B)" or of "yes" says nothing; such tasks get rules instead."""
+    def plain(label: str) -> bool:
+        text = label.strip().lower().rstrip(".")
+        return bool(_OPTION_LETTER.match(text)) or text in _CLOSED_WORDS or text.replace(".", "", 1).lstrip("-").isdigit()
+
+    return all(plain(label) for label in labels)
 
 
 def _chat(user: str) -> list[dict[str, str]]:
