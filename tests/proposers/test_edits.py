@@ -122,7 +122,7 @@ def test_open_answers_get_rules_and_each_module_has_its_own_memory() -> None:
     module of a QA program gets a rule request, never label definitions, and what one
     module expected never leaks into another module's label set."""
     lm = ScriptedLM(replies=["Rule: Answer with the name or the year alone, as written in the passages."] * 3)
-    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True, describe_first=False)
     answers = [("Who is the mayor of Ravk?", "Henrike Marrow"), ("When was Ostby founded?", "1156"),
                ("Where is Amber Guild?", "Ordmere"), ("Who leads Belk?", "Dorin Pell")]
     records = [ModuleRecord("answer", {"question": q}, "I do not know", "wrong", 0.0, a) for q, a in answers]
@@ -187,8 +187,27 @@ def test_option_letters_and_yes_no_verdicts_are_not_labels_to_define() -> None:
     assert not _meaningless_labels(["card_arrival", "lost_or_stolen_card"])
     for answers in (["(A)", "(B)", "(A)", "(B)", "(C)", "(C)"], ["yes", "no", "yes", "no"]):
         lm = ScriptedLM(replies=["Rule: Check which sport the named athlete plays before judging the sentence."])
-        proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+        proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True, describe_first=False)
         records = [ModuleRecord("m", {"input": f"question {i}"}, "(D)", "wrong", 0.0, a) for i, a in enumerate(answers)]
         proposal = proposer.propose(Candidate({"m": "Answer the question."}), "m", records, rng=random.Random(0), iteration=1)
         assert proposal.text is not None and "Rules:" in proposal.text and DEFINITIONS_HEADER not in proposal.text
         assert "Write one general rule" in lm.calls[0].messages[-1]["content"]
+
+
+def test_a_module_without_labels_first_gets_a_task_description_then_rules() -> None:
+    """The first edit of a non-classification module states the task and the answer form
+    (written from solved examples) at the top; later edits are rules."""
+    lm = ScriptedLM(replies=[
+        "Task: Decide whether the sentence about an athlete is plausible and answer yes or no.",
+        "Rule: Check which sport the named athlete plays before judging the sentence.",
+    ])
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+    records = [ModuleRecord("m", {"input": f"Player {i} scored a touchdown."}, "maybe", "wrong", 0.0, a)
+               for i, a in enumerate(["yes", "no", "no"])]
+    first = proposer.propose(Candidate({"m": "Answer the question."}), "m", records, rng=random.Random(0), iteration=1)
+    assert first.text == "Task: Decide whether the sentence about an athlete is plausible and answer yes or no.\nAnswer the question."
+    prompt = lm.calls[0].messages[-1]["content"]
+    assert "what this task asks for" in prompt and "Correct answer: no" in prompt
+    second = proposer.propose(Candidate({"m": first.text}), "m", records, rng=random.Random(0), iteration=2)
+    assert second.text is not None and second.text.startswith("Task: Decide") and "Rules:\n- Check which sport" in second.text
+    assert "Write one general rule" in lm.calls[1].messages[-1]["content"]

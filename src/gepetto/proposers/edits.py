@@ -106,6 +106,7 @@ class EditProposer:
     max_rules: int = 8
     examples_per_label: int = 4
     define_all_first: bool = True
+    describe_first: bool = True
     rules: RefusalRules = field(default_factory=lambda: RefusalRules(copy_ngram=5))
     # expected answer -> training input texts, per module (a program's modules expect
     # different things); ``_primed`` seeds every module's memory
@@ -165,6 +166,8 @@ class EditProposer:
         body, definitions, rules = split_sections(current)
         if labels and not definitions and self.define_all_first:
             return self._define_all(module, current, body, rules, labels, records, iteration)
+        if not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records):
+            return self._describe(module, current, body, definitions, rules, records, iteration)
         attempts: list[Attempt] = []
         for attempt in range(self.config.max_resamples + 1):
             failure = failures[(iteration + attempt) % len(failures)]
@@ -218,6 +221,38 @@ class EditProposer:
             attempts.append(Attempt(reason, new_text))
             return Proposal(module, None, tuple(attempts))
         return Proposal(module, new_text, tuple(attempts))
+
+    def _describe(
+        self, module: str, current: str, body: str, definitions: dict[str, str], rules: list[str],
+        records: Sequence[ModuleRecord], iteration: int,
+    ) -> Proposal:
+        """First edit of a module without a label set: one line, written from solved
+        examples, that says what the task is and what the answer looks like, put at the
+        top of the instruction. A generic seed ("Answer the question.") leaves the small
+        task model guessing both; a full rewrite by a small model states them but loses
+        the rest, so only that line is asked for."""
+        shown = [r for r in records if r.expected][: self.examples_per_label]
+        lines = ["A model follows this instruction:", current.strip(), "", "Here are inputs with their correct answers."]
+        for r in shown:
+            lines += [f"Input: {_short(_input_text(r), 400)}", f"Correct answer: {_short(str(r.expected), 120)}", ""]
+        lines += [
+            f"Write one sentence of at most {self.max_words} words that says what this task asks for and what a "
+            "correct answer looks like. Do not mention these specific inputs.",
+            "Reply in this form:",
+            "Task: <description>",
+        ]
+        grammar = 'root ::= "Task: " [^\\n]{10,200}'
+        reply, line, reason = self._ask((_chat("\n".join(lines)), "Task", grammar), iteration * 100)
+        attempts = [Attempt(reason, reply, None)]
+        if reason is not None:
+            return Proposal(module, None, tuple(attempts))
+        new_text = join_sections(f"Task: {line}\n{body}", definitions, rules)
+        reason = self.rules.check(
+            new_text, parent_text=current, training_inputs=[_input_text(r) for r in records]
+            + [t for texts in self._memory.values() for t in texts],
+        )
+        attempts[-1] = Attempt(reason, reply, new_text if reason is None else None)
+        return Proposal(module, new_text if reason is None else None, tuple(attempts))
 
     def _ask(self, request: tuple[list[dict[str, str]], str, str | None], sample_index: int) -> tuple[str, str, str | None]:
         """One LM call for one line: (raw reply, cleaned line, refusal reason or None)."""
@@ -304,6 +339,7 @@ class EditProposer:
         return _chat("\n".join(lines)), "Rule", grammar
 
 
+_TASK_LINE = re.compile(r"^\s*Task:", re.IGNORECASE)
 _OPTION_LETTER = re.compile(r"^\(?[A-Za-z]\)?$")
 _CLOSED_WORDS = {"yes", "no", "true", "false", "valid", "invalid", "plausible", "implausible"}
 
