@@ -211,3 +211,19 @@ def test_a_module_without_labels_first_gets_a_task_description_then_rules() -> N
     second = proposer.propose(Candidate({"m": first.text}), "m", records, rng=random.Random(0), iteration=2)
     assert second.text is not None and second.text.startswith("Task: Decide") and "Rules:\n- Check which sport" in second.text
     assert "Write one general rule" in lm.calls[1].messages[-1]["content"]
+
+
+def test_a_task_description_is_asked_for_twice_at_most() -> None:
+    """When the gate rejects the described children, the module moves on to rules instead
+    of asking for (and refusing as seen before) the same description forever."""
+    lm = ScriptedLM(replies=["Task: Decide whether the sentence is plausible; answer yes or no."] * 2
+                    + ["Rule: Check which sport the named athlete plays before judging the sentence."])
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+    records = [ModuleRecord("m", {"input": f"Player {i} scored a touchdown."}, "maybe", "wrong", 0.0, a)
+               for i, a in enumerate(["yes", "no"])]
+    seed = Candidate({"m": "Answer the question."})
+    for iteration in (1, 2, 3):
+        proposer.propose(seed, "m", records, rng=random.Random(0), iteration=iteration)
+    asked = [call.messages[-1]["content"] for call in lm.calls]
+    assert sum("what this task asks for" in a for a in asked) == 2
+    assert "Write one general rule" in asked[2]

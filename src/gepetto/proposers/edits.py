@@ -113,6 +113,7 @@ class EditProposer:
     _memory: dict[str, list[str]] = field(default_factory=dict)
     _memories: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     _primed: dict[str, list[str]] = field(default_factory=dict)
+    _described: dict[str, int] = field(default_factory=dict)  # task descriptions asked, per module
 
     # ------------------------------------------------------------ bookkeeping
     def prime(self, labelled_inputs: Sequence[tuple[str, str]]) -> None:
@@ -166,7 +167,12 @@ class EditProposer:
         body, definitions, rules = split_sections(current)
         if labels and not definitions and self.define_all_first:
             return self._define_all(module, current, body, rules, labels, records, iteration)
-        if not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records):
+        if (
+            not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records)
+            and self._described.get(module, 0) < 2
+        ):
+            # twice at most: a description the gate rejected is not asked for forever
+            self._described[module] = self._described.get(module, 0) + 1
             return self._describe(module, current, body, definitions, rules, records, iteration)
         attempts: list[Attempt] = []
         for attempt in range(self.config.max_resamples + 1):
@@ -242,7 +248,7 @@ class EditProposer:
             "Task: <description>",
         ]
         grammar = 'root ::= "Task: " [^\\n]{10,200}'
-        reply, line, reason = self._ask((_chat("\n".join(lines)), "Task", grammar), iteration * 100)
+        reply, line, reason = self._ask((_chat("\n".join(lines)), "Task", grammar), iteration * 100 + self._described.get(module, 0))
         attempts = [Attempt(reason, reply, None)]
         if reason is not None:
             return Proposal(module, None, tuple(attempts))
