@@ -112,6 +112,8 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
     best_mean = -1.0
     for record in result.candidates:
         mean = result.val_means[record.index]
+        if any(v != v for v in result.val_scores[record.index]):
+            continue  # partly scored (parked): its mean covers some instances only
         if mean > best_mean:
             best_mean = mean
             at = record.rollouts_at_creation + (len(task.val) if record.index else 0)
@@ -139,7 +141,7 @@ def val_curve(result: Any, n_val: int) -> list[list[float]]:
     best = result.val_means[0]
     points = [[n_val, best]]
     for record in result.candidates[1:]:
-        if record.index in result.parked:
+        if record.index in result.parked or any(v != v for v in result.val_scores[record.index]):
             continue
         mean = result.val_means[record.index]
         if mean > best:

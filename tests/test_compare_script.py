@@ -70,6 +70,7 @@ def test_val_curve_skips_parked_candidates() -> None:
     result = NS(
         val_means=[0.5, 0.9, 0.6, 0.7],  # #1 is parked: its mean covers only the instances it was scored on
         parked=[1],
+        val_scores=[[0.5, 0.5], [0.9, float("nan")], [0.6, 0.6], [0.7, 0.7]],
         candidates=[NS(index=i, rollouts_at_creation=10 * i) for i in range(4)],
         proposals=[NS(child_index=1, rollouts_used=40), NS(child_index=2, rollouts_used=80), NS(child_index=None, rollouts_used=90), NS(child_index=3, rollouts_used=120)],
     )

@@ -87,3 +87,11 @@ def test_first_stage_and_best_case_helpers() -> None:
     # a perfect parent leaves no first stage: chunks only
     order = stages(np.ones(6), 1.0, 1e-9, chunk=4, rng=random.Random(1))
     assert [len(s) for s in order] == [4, 2]
+
+
+def test_the_mean_bound_compares_exactly_like_the_final_choice() -> None:
+    """A child whose best case beats the best mean by less than the tie tolerance could
+    still become the best (the final choice compares means exactly): it is not parked."""
+    pool = np.array([[1.0, 1.0, 0.5, 0.3]])
+    child = np.array([1.0, 1.0, 0.5, np.nan])  # best case 0.875 > 0.7
+    assert can_still_matter(pool, child, ceiling=1.0, best_mean=0.7, tie_tolerance=0.3)

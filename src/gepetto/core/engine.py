@@ -94,6 +94,7 @@ class _State:
     failed_batches: int = 0
     failed_reflections: int = 0
     parked: list[int] = field(default_factory=list)
+    reserved: int = 0
 
 
 class Engine:
@@ -269,7 +270,11 @@ class Engine:
 
     # ----------------------------------------------------- staged validation
     def _staged(self) -> bool:
-        return self.config.validation == "staged" and self.config.frontier == "instance"
+        """The parking rule reasons about the instance front and the best mean, so it
+        holds for Pareto and current-best selection only (beam and epsilon-greedy may
+        pick any of several candidates by mean)."""
+        cfg = self.config
+        return cfg.validation == "staged" and cfg.frontier == "instance" and cfg.selector in ("pareto", "current-best")
 
     def _ceiling(self, state: _State) -> float:
         """The highest score a rollout can get: ``perfect_score``, or more if seen."""
@@ -323,7 +328,8 @@ class Engine:
             changed = False
             for index in list(state.parked):
                 missing = int(np.isnan(state.table.scores[index]).sum())
-                if not self._could_matter(state, index) or not state.budget.can_afford(missing):
+                # ``reserved``: what the rest of a round of parallel proposals still needs
+                if not self._could_matter(state, index) or not state.budget.can_afford(missing + state.reserved):
                     continue
                 state.parked.remove(index)
                 previous_best = float(state.table.means()[self._best(state)])

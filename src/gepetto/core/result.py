@@ -92,8 +92,8 @@ class Result:
         """Indices of the candidates that raised the best validation mean when they were added."""
         best, found = self.val_means[0], []
         for record in self.candidates[1:]:
-            if record.index in self.parked:
-                continue  # partly scored: its mean is not comparable
+            if record.index in self.parked or any(v != v for v in self.val_scores[record.index]):
+                continue  # partly scored (parked, or a run stopped mid-validation): not comparable
             if self.val_means[record.index] > best:
                 best = self.val_means[record.index]
                 found.append(record.index)

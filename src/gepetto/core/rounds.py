@@ -66,6 +66,7 @@ class _Pipeline:
     refusals: list[str] = field(default_factory=list)
     child: Candidate | None = None
     duplicate: bool = False
+    child_known: dict[int, ExampleResult] = field(default_factory=dict)
     child_replayed: dict[int, ExampleResult] = field(default_factory=dict)
     child_fresh: list[int] = field(default_factory=list)
     child_results: list[ExampleResult] = field(default_factory=list)
@@ -91,22 +92,29 @@ def run_round(engine: "Engine", state: "_State", width: int) -> None:
         futures = [pool.submit(_fetch_parent, engine, state, p) for p in pipelines]
         for p, future in zip(pipelines, futures):
             p.fresh_results = future.result()
+        last = state.iteration
         for k, p in enumerate(pipelines):
+            state.iteration = p.iteration  # what this settlement records and emits
             _settle_parent(engine, state, pipelines, k)
+        state.iteration = last
         # 3. reflection in turn, child minibatches alongside; settled in order
         turns = [threading.Event() for _ in pipelines]
         turns[0].set()
         pool_ids = {rec.candidate.id for rec in state.records}
         proposed: set[str] = set()
         futures = [pool.submit(_reflect_and_gate, engine, state, p, turns, k, pool_ids, proposed) for k, p in enumerate(pipelines)]
-        last = state.iteration
+        per = 2 * min(engine.config.minibatch_size, len(engine.trainset)) + len(engine.valset)
         try:
-            for p, future in zip(pipelines, futures):
+            for k, (p, future) in enumerate(zip(pipelines, futures)):
                 future.result()
-                state.iteration = p.iteration  # what this settlement records and emits
+                state.iteration = p.iteration
+                # the later pipelines' worst case stays reserved (revisits of parked
+                # candidates must not spend it)
+                state.reserved = (len(pipelines) - k - 1) * per
                 _settle_child(engine, state, p)
         finally:
             state.iteration = last
+            state.reserved = 0
             for t in turns:  # never leave a worker waiting for a turn that will not come
                 t.set()
 
@@ -204,13 +212,21 @@ def _reflect_and_gate(
             turns[k + 1].set()
     if p.child is None or p.duplicate:
         return
-    todo = list(p.batch)
-    if engine.replay is not None:
-        for i in p.batch:
-            found = engine.replay.lookup(p.child.id, "train", i, 0)
-            if found is not None:
-                p.child_replayed[i] = found
-        todo = [i for i in p.batch if i not in p.child_replayed]
+    # A child text may have been evaluated before (proposed again after a rejection). No
+    # other thread touches its keys: it is not in the pool, and a second pipeline
+    # proposing it in this round is a duplicate.
+    todo = []
+    for i in p.batch:
+        key = (p.child.id, "train", i)
+        known = state.memo.get(key) if cfg.reuse_evaluations else None
+        if known is not None:
+            p.child_known[i] = known
+            continue
+        found = engine.replay.lookup(p.child.id, "train", i, state.occurrences.get(key, 0)) if engine.replay is not None else None
+        if found is not None:
+            p.child_replayed[i] = found
+        else:
+            todo.append(i)
     p.child_fresh = todo
     if todo:
         fresh = engine.system.evaluate(p.child, [engine.trainset[i] for i in todo], capture_traces=False)
@@ -234,7 +250,7 @@ def _settle_child(engine: "Engine", state: "_State", p: _Pipeline) -> None:
     if p.duplicate:
         engine._record(state, replace(base, status="duplicate", texts=p.texts, refusals=tuple(p.refusals), rollouts_used=state.budget.used))
         return
-    by_id: dict[int, ExampleResult] = {}
+    by_id: dict[int, ExampleResult] = dict(p.child_known)
     if p.child_replayed:
         ids = list(p.child_replayed)
         engine._settle(state, p.child, "train", ids, [p.child_replayed[i] for i in ids], "minibatch", None, replayed=True)

@@ -78,8 +78,9 @@ def can_still_matter(
     be younger than every other row, which is the case for a fresh child."""
     optimistic = best_case(child_row, ceiling)
     top = float(optimistic.mean())
+    # exact comparisons, as the engine's final choice makes them (ties: the older wins)
     older_than_best = child_id is not None and best_id is not None and child_id < best_id
-    if top > best_mean + tie_tolerance or (older_than_best and top >= best_mean - tie_tolerance):
+    if top > best_mean or (older_than_best and top >= best_mean):
         return True
     if complete.shape[0] == 0:
         return True
