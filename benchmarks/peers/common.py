@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from gepetto.core.candidate import Candidate
 from gepetto.lm import UsageTracker, make_lm
@@ -105,6 +105,7 @@ class Setup:
 
     @property
     def seed_instruction(self) -> str:
+        """Single-prompt tasks only (a program has one text per module: ``system.seed_candidate``)."""
         return self.system.seed_instruction
 
 
@@ -150,7 +151,7 @@ def test_examples(task: Any, n_test: int | None) -> list[Any]:
 def score_on_test(
     args: argparse.Namespace,
     task: Any,
-    instructions: Sequence[str],
+    instructions: Sequence[str | Mapping[str, str]],
     *,
     demos: Sequence[Sequence[tuple[str, str]]] | None = None,
 ) -> list[float]:
@@ -168,7 +169,10 @@ def score_on_test(
     scores = []
     for i, instruction in enumerate(instructions):
         turns = list(demos[i]) if demos is not None else []
-        if not turns:
+        if not isinstance(instruction, str):  # a program: one text per module
+            results = system.evaluate(Candidate(dict(instruction)), examples)
+            values = [r.score for r in results]
+        elif not turns:
             results = system.evaluate(Candidate({system.module: instruction}), examples)
             values = [r.score for r in results]
         else:
@@ -205,7 +209,7 @@ def best_so_far(points: Sequence[tuple[int, float]]) -> list[list[float]]:
 
 def result_record(
     optimizer: str, setup: Setup, usage: dict[str, int], wall_s: float, *, seed_val: float | None,
-    best_val: float | None, seed_test: float, best_test: float, best_instruction: str,
+    best_val: float | None, seed_test: float, best_test: float, best_instruction: str | Mapping[str, str],
     curve: list[list[float]], details: dict[str, Any],
 ) -> dict[str, Any]:
     """The JSON result both peer runners write: the fields compare.py reads, plus the
@@ -217,7 +221,9 @@ def result_record(
         "seed_test": seed_test, "best_test": best_test,
         **{k: usage[k] for k in ("task_calls", "task_prompt_tokens", "task_completion_tokens",
                                  "reflection_calls", "reflection_prompt_tokens", "reflection_completion_tokens")},
-        "wall_s": round(wall_s, 3), "prompt_chars": len(best_instruction), "best_instruction": best_instruction,
+        "wall_s": round(wall_s, 3),
+        "prompt_chars": len(best_instruction) if isinstance(best_instruction, str) else sum(len(t) for t in best_instruction.values()),
+        "best_instruction": best_instruction if isinstance(best_instruction, str) else dict(best_instruction),
         "curve": curve,
         "details": {
             **details,

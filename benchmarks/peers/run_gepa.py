@@ -81,6 +81,52 @@ class GepettoTaskAdapter:
         return {name: records for name in components_to_update}
 
 
+class GepettoProgramAdapter:
+    """gepa adapter over a multi-module gepetto program (IFBench, PUPA, ...): one gepa
+    component per module. Each example runs through gepetto's own ``System.evaluate``
+    (same program, metric and per-module feedback); gepa reflects on one component at a
+    time from that module's records (its inputs, its output, its feedback)."""
+
+    propose_new_texts = None
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.system = setup.system
+
+    def evaluate(self, batch: list[Any], candidate: dict[str, str], capture_traces: bool = False) -> EvaluationBatch:
+        results = self.system.evaluate(Candidate(dict(candidate)), list(batch), capture_traces=capture_traces)
+        self.setup.counter.add(len(batch))
+        outputs = [{"output": "" if r.output is None else str(r.output)} for r in results]
+        trajectories = None
+        if capture_traces:
+            trajectories = [
+                {"records": [(rec.module, rec.inputs, rec.output, rec.feedback or r.feedback) for rec in r.records],
+                 "feedback": r.feedback, "output": "" if r.output is None else str(r.output)}
+                for r in results
+            ]
+        return EvaluationBatch(outputs=outputs, scores=[float(r.score) for r in results], trajectories=trajectories)
+
+    def make_reflective_dataset(
+        self, candidate: dict[str, str], eval_batch: EvaluationBatch, components_to_update: list[str]
+    ) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+        assert eval_batch.trajectories is not None, "gepa asks for traces before reflecting"
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name in components_to_update:
+            records = []
+            for t in eval_batch.trajectories:
+                for module, inputs, output, feedback in t["records"]:
+                    if module == name:
+                        shown = "\n".join(f"{k}: {v}" for k, v in inputs.items())
+                        records.append({"Inputs": shown, "Generated Outputs": str(output), "Feedback": feedback or t["feedback"]})
+            out[name] = records
+        return out
+
+
+def is_program(setup: Setup) -> bool:
+    """A system with several modules (no single ``module`` attribute)."""
+    return not hasattr(setup.system, "module")
+
+
 class ReflectionCallable:
     """gepa's ``LanguageModel``: ``(str | list[message]) -> str``, over gepetto's LM."""
 
@@ -136,14 +182,16 @@ def main() -> None:
     args = parse_args("Run gepa 0.1.4 on a gepetto task.", extra_args)
     setup = make_setup(args)
     task = setup.task
-    adapter = GepettoTaskAdapter(setup)
+    program = is_program(setup)
+    adapter = GepettoProgramAdapter(setup) if program else GepettoTaskAdapter(setup)
+    seed_candidate = dict(setup.system.seed_candidate) if program else {COMPONENT: setup.seed_instruction}
     curve = CurveCallback(setup)
     worst_iteration = max(2 * args.minibatch_size, 5 if args.use_merge else 0) + len(task.val)
     stoppers = [AffordStopper(args.budget, worst_iteration)] if args.budget_mode == "strict" else None
 
     with Stopwatch() as watch:
         result = gepa.optimize(
-            seed_candidate={COMPONENT: setup.seed_instruction},
+            seed_candidate=seed_candidate,
             trainset=list(task.train),
             valset=list(task.val),
             adapter=adapter,
@@ -160,12 +208,16 @@ def main() -> None:
     usage = usage_fields(setup.tracker)  # optimization phase only: test scoring uses its own LM
 
     best_idx = result.best_idx
-    best_instruction = result.candidates[best_idx][COMPONENT]
-    seed_test, best_test = score_on_test(args, task, [setup.seed_instruction, best_instruction])
+    if program:
+        best: str | dict[str, str] = dict(result.candidates[best_idx])
+        seed_test, best_test = score_on_test(args, task, [seed_candidate, best])
+    else:
+        best = result.candidates[best_idx][COMPONENT]
+        seed_test, best_test = score_on_test(args, task, [setup.seed_instruction, best])
     out = result_record(
         "gepa-0.1.4", setup, usage, watch.elapsed,
         seed_val=float(result.val_aggregate_scores[0]), best_val=float(result.val_aggregate_scores[best_idx]),
-        seed_test=seed_test, best_test=best_test, best_instruction=best_instruction,
+        seed_test=seed_test, best_test=best_test, best_instruction=best,
         curve=best_so_far(curve.points),
         details={
             "gepa_total_metric_calls": result.total_metric_calls,

@@ -299,6 +299,11 @@ def extra_args(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     args = parse_args("Run DSPy 3.4.1 MIPROv2 on a gepetto task.", extra_args)
     setup = make_setup(args)
+    if not hasattr(setup.system, "module"):
+        raise SystemExit(
+            f"run_mipro: {args.task} is a multi-module program; this runner builds a one-Predict DSPy program and "
+            "drives single-prompt tasks only (gepa's runner handles programs)"
+        )
     task, system = setup.task, setup.system
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
 
