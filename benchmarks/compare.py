@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-test", type=int, help="score on the first N test examples only")
     p.add_argument("--tag", help="output name (default: derived from the settings)")
     args = p.parse_args(argv)
+    commit = git_commit()  # the code this process runs, taken before runs that may outlast a commit
     tasks = args.task or (list(FULL_TASKS) if args.full else ["banking-9"])
     budget = args.budget or (300 if args.full else 100)
     seeds = args.seeds or ([0, 1, 2] if args.full else [0])
@@ -389,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                     partial = {"rows": rows, "seed_test": seed_test}
                     (results_dir / f"compare-{tag}.partial.json").write_text(json.dumps(partial, indent=1))
     meta = {
-        "date": time.strftime("%Y-%m-%d"), "commit": git_commit(), "command": "python benchmarks/compare.py " + " ".join(argv or sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"), "commit": commit, "command": "python benchmarks/compare.py " + " ".join(argv or sys.argv[1:]),
         "task_model": task_ep.model, "reflection_model": refl_ep.model, "budget": budget, "seeds": seeds, "tasks": tasks,
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
     }

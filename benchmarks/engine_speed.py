@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = p.parse_args(argv)
     task = get_task(args.task)
+    # the code this process runs: taken now, not after a run that may outlast a commit
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gepetto-speed-") as tmp, start_embedded(args.model) as server:
         workdir = Path(tmp)
@@ -90,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"{setting}: {row}", flush=True)
     base = rows[0]["wall_s"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     lines = [
         f"{args.task}, model {args.model} (task and reflection), budget {args.budget}, seed {args.seed}, "
         f"{time.strftime('%Y-%m-%d')}, commit {commit}, {platform.machine()} {__import__('os').cpu_count()} CPUs, "
