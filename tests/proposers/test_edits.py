@@ -207,7 +207,8 @@ def test_a_module_without_labels_first_gets_a_task_description_then_rules() -> N
     first = proposer.propose(Candidate({"m": "Answer the question."}), "m", records, rng=random.Random(0), iteration=1)
     assert first.text == "Task: Decide whether the sentence about an athlete is plausible and answer yes or no.\nAnswer the question."
     prompt = lm.calls[0].messages[-1]["content"]
-    assert "what this task asks for" in prompt and "Correct answer: no" in prompt
+    assert "what this task asks to decide or produce" in prompt and "Correct answer: no" in prompt
+    assert "Answer the question." not in prompt  # the instruction is not shown (it gets echoed back)
     second = proposer.propose(Candidate({"m": first.text}), "m", records, rng=random.Random(0), iteration=2)
     assert second.text is not None and second.text.startswith("Task: Decide") and "Rules:\n- Check which sport" in second.text
     assert "Write one general rule" in lm.calls[1].messages[-1]["content"]
@@ -225,5 +226,14 @@ def test_a_task_description_is_asked_for_twice_at_most() -> None:
     for iteration in (1, 2, 3):
         proposer.propose(seed, "m", records, rng=random.Random(0), iteration=iteration)
     asked = [call.messages[-1]["content"] for call in lm.calls]
-    assert sum("what this task asks for" in a for a in asked) == 2
+    assert sum("what this task asks to decide or produce" in a for a in asked) == 2
     assert "Write one general rule" in asked[2]
+
+
+def test_a_description_that_echoes_the_instruction_is_refused() -> None:
+    lm = ScriptedLM(replies=["Task: Answer the question. Give the final answer on the last line."])
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+    records = [ModuleRecord("m", {"input": f"Player {i} scored."}, "maybe", "wrong", 0.0, a) for i, a in enumerate(["yes", "no"])]
+    seed = Candidate({"m": "Answer the question. Give the final answer on the last line."})
+    proposal = proposer.propose(seed, "m", records, rng=random.Random(0), iteration=1)
+    assert proposal.text is None and proposal.attempts[0].refusal == "unchanged"

@@ -237,18 +237,22 @@ class EditProposer:
         top of the instruction. A generic seed ("Answer the question.") leaves the small
         task model guessing both; a full rewrite by a small model states them but loses
         the rest, so only that line is asked for."""
-        shown = [r for r in records if r.expected][: self.examples_per_label]
-        lines = ["A model follows this instruction:", current.strip(), "", "Here are inputs with their correct answers."]
-        for r in shown:
-            lines += [f"Input: {_short(_input_text(r), 400)}", f"Correct answer: {_short(str(r.expected), 120)}", ""]
+        shown = self._description_examples(records)
+        # The current instruction is not shown: a small model asked to describe the task
+        # next to a generic instruction copies the instruction back.
+        lines = ["Here are several inputs of one task, each with its correct answer."]
+        for text, expected in shown:
+            lines += [f"Input: {_short(text, 400)}", f"Correct answer: {_short(expected, 120)}", ""]
         lines += [
-            f"Write one sentence of at most {self.max_words} words that says what this task asks for and what a "
-            "correct answer looks like. Do not mention these specific inputs.",
+            f"In one sentence of at most {self.max_words} words, say what this task asks to decide or produce, "
+            "and what the correct answers look like. Do not mention these specific inputs.",
             "Reply in this form:",
             "Task: <description>",
         ]
         grammar = 'root ::= "Task: " [^\\n]{10,200}'
         reply, line, reason = self._ask((_chat("\n".join(lines)), "Task", grammar), iteration * 100 + self._described.get(module, 0))
+        if reason is None and normalize(line) and normalize(line) in normalize(current):
+            reason = "unchanged"  # the instruction itself, echoed back
         attempts = [Attempt(reason, reply, None)]
         if reason is not None:
             return Proposal(module, None, tuple(attempts))
@@ -259,6 +263,17 @@ class EditProposer:
         )
         attempts[-1] = Attempt(reason, reply, new_text if reason is None else None)
         return Proposal(module, new_text if reason is None else None, tuple(attempts))
+
+    def _description_examples(self, records: Sequence[ModuleRecord]) -> list[tuple[str, str]]:
+        """Up to ``2 * examples_per_label`` solved examples, the minibatch's first, then
+        from memory, spread over the different answers so the description sees the range."""
+        seen: list[tuple[str, str]] = [(_input_text(r), str(r.expected)) for r in records if r.expected]
+        pools = [[(t, answer) for t in texts] for answer, texts in self._memory.items()]
+        k = 0
+        while len(seen) < 2 * self.examples_per_label and any(k < len(pool) for pool in pools):
+            seen += [pool[k] for pool in pools if k < len(pool) and pool[k] not in seen]
+            k += 1
+        return seen[: 2 * self.examples_per_label]
 
     def _ask(self, request: tuple[list[dict[str, str]], str, str | None], sample_index: int) -> tuple[str, str, str | None]:
         """One LM call for one line: (raw reply, cleaned line, refusal reason or None)."""
