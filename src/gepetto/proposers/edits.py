@@ -244,8 +244,9 @@ class EditProposer:
         for text, expected in shown:
             lines += [f"Input: {_short(text, 400)}", f"Correct answer: {_short(expected, 120)}", ""]
         lines += [
-            f"In one sentence of at most {self.max_words} words, say what this task asks to decide or produce, "
-            "and what the correct answers look like. Do not mention these specific inputs.",
+            f"In one sentence of at most {self.max_words} words, say in general terms what this task asks to decide "
+            "or produce, and the form of a correct answer. Do not list or repeat the answers above and do not "
+            "mention these specific inputs.",
             "Reply in this form:",
             "Task: <description>",
         ]
