@@ -70,6 +70,11 @@ class Config(_Strict):
     gate: Literal["improve", "not-worse"] = Field(
         "improve", description="child minibatch sum must beat (or match) the parent's"
     )
+    gate_ties: Literal["reject", "extend"] = Field(
+        "reject",
+        description="a child that ties its parent on the minibatch: reject it (the paper), or score both on one "
+        "more minibatch and judge them on the two together (extend)",
+    )
     skip_perfect_minibatch: bool = True
     perfect_score: float = 1.0
     failure_score: float = 0.0
@@ -128,7 +133,7 @@ class Config(_Strict):
         held-out check. Benchmarks call this
         setting "paper mode"; ``overrides`` set the budget, seed and so on."""
         settings: dict[str, object] = {
-            "selector": "pareto", "use_merge": False, "validation": "full", "reuse_evaluations": False, "gate": "improve",
+            "selector": "pareto", "use_merge": False, "validation": "full", "gate_ties": "reject", "reuse_evaluations": False, "gate": "improve",
             "skip_perfect_minibatch": True,
             "reflection": ReflectionConfig(strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0),
         }

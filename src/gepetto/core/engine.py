@@ -481,12 +481,30 @@ class Engine:
         else:
             state.failed_reflections = 0
 
+    def _extend_tie(
+        self, state: _State, base: ProposalRecord, child: Candidate, parent: int, parent_sum: float, child_sum: float,
+    ) -> tuple[float, float, ProposalRecord]:
+        """A tie on three examples is no evidence either way: score parent and child on
+        one more minibatch and judge them on both (``gate_ties: extend``). Skipped when
+        the budget could not then still pay for a validation pass."""
+        extra = state.sampler.next_batch(self.rng)
+        if not state.budget.can_afford(2 * len(extra) + len(self.valset) + state.reserved):
+            return parent_sum, child_sum, base
+        more_parent = self._evaluate(state, state.records[parent].candidate, "train", extra, traces=False, kind="minibatch", pool_index=parent)
+        more_child = self._evaluate(state, child, "train", extra, traces=False, kind="minibatch")
+        parent_sum += float(sum(r.score for r in more_parent))
+        child_sum += float(sum(r.score for r in more_child))
+        note = f"tie on the minibatch; judged on {len(extra)} more examples"
+        return parent_sum, child_sum, replace(base, parent_score=parent_sum, reason=note)
+
     def _gate_and_accept(
         self, state: _State, base: ProposalRecord, child: Candidate, parent: int, texts: dict[str, str],
         refusals: list[str], parent_sum: float, child_sum: float, *, cursor: int,
     ) -> None:
         """The minibatch gate; an accepted child joins the pool and is validated."""
         cfg = self.config
+        if cfg.gate == "improve" and cfg.gate_ties == "extend" and abs(child_sum - parent_sum) <= cfg.tie_tolerance:
+            parent_sum, child_sum, base = self._extend_tie(state, base, child, parent, parent_sum, child_sum)
         improved = child_sum > parent_sum + cfg.tie_tolerance if cfg.gate == "improve" else child_sum >= parent_sum - cfg.tie_tolerance
         if not improved:
             self._record(state, replace(base, status="rejected-gate", child_score=child_sum, texts=texts, refusals=tuple(refusals), rollouts_used=state.budget.used))

@@ -78,7 +78,7 @@ def round_width(engine: "Engine", state: "_State") -> int:
     the worst case (gate + full validation), and within ``max_iterations``."""
     cfg = engine.config
     mb = min(cfg.minibatch_size, len(engine.trainset))
-    per = 2 * mb + len(engine.valset)
+    per = (4 if cfg.gate_ties == "extend" else 2) * mb + len(engine.valset)
     width = min(cfg.parallel_proposals, max(1, (cfg.max_rollouts - engine.holdout_reserve - state.budget.used) // per))
     if cfg.max_iterations is not None:
         width = min(width, cfg.max_iterations - state.iteration + 1)  # the loop counted this one already
@@ -103,7 +103,7 @@ def run_round(engine: "Engine", state: "_State", width: int) -> None:
         pool_ids = {rec.candidate.id for rec in state.records}
         proposed: set[str] = set()
         futures = [pool.submit(_reflect_and_gate, engine, state, p, turns, k, pool_ids, proposed) for k, p in enumerate(pipelines)]
-        per = 2 * min(engine.config.minibatch_size, len(engine.trainset)) + len(engine.valset)
+        per = (4 if engine.config.gate_ties == "extend" else 2) * min(engine.config.minibatch_size, len(engine.trainset)) + len(engine.valset)
         try:
             for k, (p, future) in enumerate(zip(pipelines, futures)):
                 future.result()
