@@ -16,6 +16,8 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
 * ``gepetto-rewrite``    (on request) full-rewrite reflection with gepetto's refusal rules
 * ``gepetto-holdout``    (on request) gepetto plus the held-out final check on 30 more
                          labelled examples, top 2 finalists: uses data the others do not get
+* ``gepetto-ties``       (on request) gepetto with ``gate_ties: extend``: a child that ties
+                         its parent on the minibatch is judged on one more minibatch
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -55,10 +57,10 @@ from gepetto.systems.adapter import mean_score  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
-OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout")
+OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
-ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout")
+ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -86,6 +88,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
         settings["selector"] = "beam"
     if name == "gepetto-holdout":
         settings["holdout_top_k"] = 2
+    if name == "gepetto-ties":
+        settings["gate_ties"] = "extend"
     return Config(**settings)
 
 

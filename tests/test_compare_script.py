@@ -75,3 +75,9 @@ def test_val_curve_skips_parked_candidates() -> None:
         proposals=[NS(child_index=1, rollouts_used=40), NS(child_index=2, rollouts_used=80), NS(child_index=None, rollouts_used=90), NS(child_index=3, rollouts_used=120)],
     )
     assert compare.val_curve(result, 30) == [[30, 0.5], [80, 0.6], [120, 0.7]]
+
+
+def test_the_ties_variant_only_extends_ties() -> None:
+    ties, base = compare.our_config("gepetto-ties", 100, 0), compare.our_config("gepetto", 100, 0)
+    assert ties.gate_ties == "extend" and base.gate_ties == "reject"
+    assert ties.model_dump(exclude={"gate_ties"}) == base.model_dump(exclude={"gate_ties"})
