@@ -95,10 +95,10 @@ class LeaderIndex:
         self.wins[row] += joins.size
         self.col_count[joins] += 1
 
-    def dominated(self, row: int, means: np.ndarray) -> bool:
+    def dominated(self, row: int, means: np.ndarray, eligible: np.ndarray | None = None) -> bool:
         """Is ``row`` off the front (strict subset of another's wins, or same wins and
         a lower mean / younger)? Only rows leading ``row``'s least-shared column can
-        dominate it."""
+        dominate it; with ``eligible``, only eligible rows count as dominators."""
         mine = self.lead[row, : self.n_cols]
         cols = np.flatnonzero(mine)
         if cols.size == 0:
@@ -106,6 +106,8 @@ class LeaderIndex:
         pivot = cols[np.argmin(self.col_count[cols])]
         others = np.flatnonzero(self.lead[: self.n_rows, pivot])
         others = others[(others != row) & (self.wins[others] >= self.wins[row])]
+        if eligible is not None:
+            others = others[eligible[others]]
         if others.size == 0:
             return False
         covers = self.lead[np.ix_(others, cols)].all(axis=1)
@@ -116,6 +118,17 @@ class LeaderIndex:
             if (means[other], -other) > (means[row], -row):
                 return True
         return False
+
+    def exact_for(self, eligible: np.ndarray) -> bool:
+        """Are the leaders among ``eligible`` rows what they would be in a table of the
+        eligible rows alone? True when every column's best score is reached by some
+        eligible row (ineligible rows, e.g. parked candidates, then only tie), so the
+        incremental index serves Algorithm 2 over the eligible rows exactly."""
+        out = np.flatnonzero(~eligible[: self.n_rows])
+        if out.size == 0:
+            return True
+        theirs = self.lead[out, : self.n_cols].sum(axis=0)
+        return not bool(np.any((theirs > 0) & (theirs == self.col_count)))
 
     def sample(self, rng: "random.Random", means: np.ndarray, eligible: np.ndarray) -> int | None:
         """A front member drawn with probability proportional to its wins."""
@@ -130,7 +143,7 @@ class LeaderIndex:
             pick = int(rows[np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")])
             if pick in rejected:
                 continue
-            if not self.dominated(pick, means):
+            if not self.dominated(pick, means, eligible):
                 return pick
             rejected.add(pick)
         return None

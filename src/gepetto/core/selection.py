@@ -39,8 +39,8 @@ class ParetoSelector:
     def select(self, table: ScoreTable, eligible: np.ndarray, rng: random.Random) -> int:
         if (
             self.frontier == "instance"
-            and bool(eligible.all())
             and table.leaders.tol == self.tie_tolerance
+            and (bool(eligible.all()) or table.leaders.exact_for(eligible))
         ):
             # fast path: incremental leaders + rejection sampling (same distribution)
             pick = table.leaders.sample(rng, table.means(), eligible)
