@@ -23,17 +23,26 @@ _jitter = random.Random()  # unseeded on purpose: thread timings differ from run
 class JitteryToySystem(ToySystem):
     """The toy system, slow and randomly so, counting evaluations in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, expect_overlap: bool = False) -> None:
         super().__init__()
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        # the first two parent-minibatch calls wait for each other (at most 5 s): proof of overlap that
+        # does not depend on how fast a loaded machine starts threads
+        self._meet = threading.Barrier(2) if expect_overlap else None
 
     def evaluate(self, candidate: Candidate, examples: Sequence[Any], *, capture_traces: bool = False) -> list[ExampleResult]:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if self._meet is not None and capture_traces:  # parents' minibatches: a round's first phase
+                try:
+                    self._meet.wait(timeout=5)
+                except threading.BrokenBarrierError:
+                    pass
+                self._meet = None
             time.sleep(_jitter.uniform(0.0, 0.01))
             return super().evaluate(candidate, examples, capture_traces=capture_traces)
         finally:
@@ -63,7 +72,7 @@ class StatefulProposer:
 
 
 def _run(parallel: int, *, seed: int = 0, max_rollouts: int = 200, max_iterations: int | None = None, useless: bool = False):  # noqa: ANN202
-    system = JitteryToySystem()
+    system = JitteryToySystem(expect_overlap=parallel > 1)
     config = Config(
         max_rollouts=max_rollouts, minibatch_size=3, seed=seed, parallel_proposals=parallel, max_iterations=max_iterations,
     )
