@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from gepetto import Config, ExampleResult, ModuleRecord, optimize
-from gepetto.proposers.base import Attempt, Proposal
 from gepetto.systems.adapter import FunctionSystem
+from tests.engine.toy import Offers
 
 # Which examples each instruction gets right. Training: "lucky" beats the seed and "real"
 # beats both, so each passes the gate whichever parent it comes from. Validation (10): "lucky" looks best (8 vs the real one's 7).
@@ -28,17 +28,6 @@ def run_one(candidate, example) -> ExampleResult:  # noqa: ANN001
     return ExampleResult(score, text, "right" if score else "wrong", records=(ModuleRecord("m", {"x": str(example)}, text, "fb", score),))
 
 
-class Offers:
-    """Proposes the given texts in order, then nothing."""
-
-    def __init__(self, *texts: str) -> None:
-        self.texts = list(texts)
-
-    def propose(self, candidate, module, records, *, rng, iteration):  # noqa: ANN001, ANN201
-        if not self.texts:
-            return Proposal(module, None, (Attempt("unchanged", "same"),))
-        text = self.texts.pop(0)
-        return Proposal(module, text, (Attempt(None, text, text),))
 
 
 def _run(proposer, holdout, budget: int = 300):  # noqa: ANN001, ANN202

@@ -10,19 +10,10 @@ import threading
 from gepetto import Candidate, Config, ExampleResult, ModuleRecord, optimize
 from gepetto.core.engine import Engine
 from gepetto.core.events import EvaluationDone
-from gepetto.proposers.base import Attempt, Proposal
 from gepetto.systems.adapter import FunctionSystem
+from tests.engine.toy import Offers
 
 
-class Offers:
-    def __init__(self, *texts: str) -> None:
-        self.texts = list(texts)
-
-    def propose(self, candidate, module, records, *, rng, iteration):  # noqa: ANN001, ANN201
-        if not self.texts:
-            return Proposal(module, None, (Attempt("unchanged", "same"),))
-        text = self.texts.pop(0)
-        return Proposal(module, text, (Attempt(None, text, text),))
 
 
 # P is parked (B dominates it); X takes instance 7 from S, which gives P a chance again.

@@ -5,8 +5,8 @@ run otherwise is the same run as with full validation."""
 from __future__ import annotations
 
 from gepetto import Config, ExampleResult, ModuleRecord, optimize
-from gepetto.proposers.base import Attempt, Proposal
 from gepetto.systems.adapter import FunctionSystem
+from tests.engine.toy import Offers
 
 # Which examples each instruction gets right. Every challenger beats the seed on every
 # training minibatch (so it passes the gate); on validation "lucky" fixes nothing the seed
@@ -26,17 +26,6 @@ def run_one(candidate, example) -> ExampleResult:  # noqa: ANN001
     return ExampleResult(score, text, "right" if score else "wrong", records=(ModuleRecord("m", {"x": str(example)}, text, "fb", score),))
 
 
-class Offers:
-    """Proposes the given texts in order, then nothing."""
-
-    def __init__(self, *texts: str) -> None:
-        self.texts = list(texts)
-
-    def propose(self, candidate, module, records, *, rng, iteration):  # noqa: ANN001, ANN201
-        if not self.texts:
-            return Proposal(module, None, (Attempt("unchanged", "same"),))
-        text = self.texts.pop(0)
-        return Proposal(module, text, (Attempt(None, text, text),))
 
 
 def _run(validation: str, *texts: str):  # noqa: ANN202

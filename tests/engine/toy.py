@@ -98,6 +98,19 @@ class ScriptedProposer:
         return Proposal(module, text, (Attempt(None, text, text),))
 
 
+class Offers:
+    """Proposes the given texts in order, whatever the parent, then nothing."""
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+
+    def propose(self, candidate, module, records, *, rng, iteration) -> Proposal:
+        if not self.texts:
+            return Proposal(module, None, (Attempt("unchanged", "same"),))
+        text = self.texts.pop(0)
+        return Proposal(module, text, (Attempt(None, text, text),))
+
+
 @dataclass
 class UnhelpfulProposer:
     """Proposes a new, useless text every time: children never pass the gate."""

@@ -73,13 +73,19 @@ class _Pipeline:
     skipped: bool = False
 
 
+def _worst_case(engine: "Engine") -> int:
+    """Rollouts one pipeline may spend: parent and child minibatch (twice with
+    ``gate_ties: extend``) and a full validation pass."""
+    mb = min(engine.config.minibatch_size, len(engine.trainset))
+    return (4 if engine.config.gate_ties == "extend" else 2) * mb + len(engine.valset)
+
+
 def round_width(engine: "Engine", state: "_State") -> int:
     """Pipelines the next round can run: at most ``parallel_proposals``, each affordable in
     the worst case (gate + full validation), and within ``max_iterations``."""
     cfg = engine.config
-    mb = min(cfg.minibatch_size, len(engine.trainset))
-    per = (4 if cfg.gate_ties == "extend" else 2) * mb + len(engine.valset)
-    width = min(cfg.parallel_proposals, max(1, (cfg.max_rollouts - engine.holdout_reserve - state.budget.used) // per))
+    per = _worst_case(engine)
+    width = min(cfg.parallel_proposals, max(1, state.budget.remaining // per))  # the holdout reserve is kept out of it
     if cfg.max_iterations is not None:
         width = min(width, cfg.max_iterations - state.iteration + 1)  # the loop counted this one already
     return max(1, width)
@@ -103,7 +109,7 @@ def run_round(engine: "Engine", state: "_State", width: int) -> None:
         pool_ids = {rec.candidate.id for rec in state.records}
         proposed: set[str] = set()
         futures = [pool.submit(_reflect_and_gate, engine, state, p, turns, k, pool_ids, proposed) for k, p in enumerate(pipelines)]
-        per = (4 if engine.config.gate_ties == "extend" else 2) * min(engine.config.minibatch_size, len(engine.trainset)) + len(engine.valset)
+        per = _worst_case(engine)
         try:
             for k, (p, future) in enumerate(zip(pipelines, futures)):
                 future.result()
