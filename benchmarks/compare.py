@@ -113,15 +113,10 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
     wall = time.monotonic() - started
     # test score as a function of rollouts: each time the best-by-validation candidate changes
     curve: list[list[float]] = []
-    best_mean = -1.0
-    for record in result.candidates:
-        mean = result.val_means[record.index]
-        if any(v != v for v in result.val_scores[record.index]):
-            continue  # partly scored (parked): its mean covers some instances only
-        if mean > best_mean:
-            best_mean = mean
-            at = record.rollouts_at_creation + (len(task.val) if record.index else 0)
-            curve.append([min(at, result.rollouts_used), mean_score(test_system, record.candidate, task.test)])
+    for index in [0, *result.improvements()]:
+        record = result.candidates[index]
+        at = record.rollouts_at_creation + (len(task.val) if index else 0)
+        curve.append([min(at, result.rollouts_used), mean_score(test_system, record.candidate, task.test)])
     best = result.best_candidate
     usage = result.lm_usage
     return {
@@ -142,15 +137,10 @@ def val_curve(result: Any, n_val: int) -> list[list[float]]:
     """[rollouts spent when it was known, best validation mean so far] at each new best
     (parked candidates, scored only in part, are not comparable and are left out)."""
     known_at = {p.child_index: p.rollouts_used for p in result.proposals if p.child_index is not None}
-    best = result.val_means[0]
-    points = [[n_val, best]]
-    for record in result.candidates[1:]:
-        if record.index in result.parked or any(v != v for v in result.val_scores[record.index]):
-            continue
-        mean = result.val_means[record.index]
-        if mean > best:
-            best = mean
-            points.append([known_at.get(record.index, record.rollouts_at_creation + n_val), mean])
+    points = [[n_val, result.val_means[0]]]
+    for index in result.improvements():  # skips parked and partly scored candidates
+        fallback = result.candidates[index].rollouts_at_creation + n_val
+        points.append([known_at.get(index, fallback), result.val_means[index]])
     return points
 
 

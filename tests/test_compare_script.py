@@ -65,14 +65,20 @@ def test_efficiency_reports_rollouts_to_reach_paper_modes_final_validation_score
 
 
 def test_val_curve_skips_parked_candidates() -> None:
-    from types import SimpleNamespace as NS
+    from gepetto.core.candidate import Candidate, CandidateRecord
+    from gepetto.core.result import ProposalRecord, Result
 
-    result = NS(
-        val_means=[0.5, 0.9, 0.6, 0.7],  # #1 is parked: its mean covers only the instances it was scored on
-        parked=[1],
+    def proposal(child: int | None, rollouts: int) -> ProposalRecord:
+        return ProposalRecord(iteration=0, kind="reflection", parent=0, modules=("m",), status="", child_index=child, rollouts_used=rollouts)
+
+    result = Result(
+        best_index=3,
+        candidates=[CandidateRecord(index=i, candidate=Candidate({"m": str(i)}), rollouts_at_creation=10 * i) for i in range(4)],
         val_scores=[[0.5, 0.5], [0.9, float("nan")], [0.6, 0.6], [0.7, 0.7]],
-        candidates=[NS(index=i, rollouts_at_creation=10 * i) for i in range(4)],
-        proposals=[NS(child_index=1, rollouts_used=40), NS(child_index=2, rollouts_used=80), NS(child_index=None, rollouts_used=90), NS(child_index=3, rollouts_used=120)],
+        val_means=[0.5, 0.9, 0.6, 0.7],  # #1 is parked: its mean covers only the instances it was scored on
+        pareto_front=[], rollouts_used=120, max_rollouts=150, rollouts_by_kind={}, iterations=4, stop_reason="budget",
+        best_outputs=[], parked=[1],
+        proposals=[proposal(1, 40), proposal(2, 80), proposal(None, 90), proposal(3, 120)],
     )
     assert compare.val_curve(result, 30) == [[30, 0.5], [80, 0.6], [120, 0.7]]
 

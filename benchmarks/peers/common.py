@@ -169,14 +169,12 @@ def score_on_test(
     scores = []
     for i, instruction in enumerate(instructions):
         turns = list(demos[i]) if demos is not None else []
-        if not isinstance(instruction, str):  # a program: one text per module
-            results = system.evaluate(Candidate(dict(instruction)), examples)
-            values = [r.score for r in results]
-        elif not turns:
-            results = system.evaluate(Candidate({system.module: instruction}), examples)
-            values = [r.score for r in results]
-        else:
+        if turns and isinstance(instruction, str):  # MIPROv2 with --demos
             values = _score_with_demos(system, instruction, turns, examples)
+        else:
+            # a program names one text per module; a single prompt is its system's one module
+            texts = dict(instruction) if not isinstance(instruction, str) else {system.module: instruction}
+            values = [r.score for r in system.evaluate(Candidate(texts), examples)]
         scores.append(sum(values) / len(values) if values else 0.0)
     return scores
 

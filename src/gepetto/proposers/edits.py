@@ -191,10 +191,7 @@ class EditProposer:
                     new_rules = (rules + [line])[-self.max_rules :]
                     new_text = join_sections(body, definitions, new_rules)
             if new_text is not None:
-                reason = self.rules.check(
-                    new_text, parent_text=current, training_inputs=[_input_text(r) for r in records]
-                    + [t for texts in self._memory.values() for t in texts],
-                )
+                reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records))
             attempts.append(Attempt(reason, reply, new_text))
             if reason is None:
                 return Proposal(module, new_text, tuple(attempts))
@@ -254,16 +251,16 @@ class EditProposer:
         reply, line, reason = self._ask((_chat("\n".join(lines)), "Task", grammar), iteration * 100 + self._described.get(module, 0))
         if reason is None and normalize(line) and normalize(line) in normalize(current):
             reason = "unchanged"  # the instruction itself, echoed back
-        attempts = [Attempt(reason, reply, None)]
         if reason is not None:
-            return Proposal(module, None, tuple(attempts))
+            return Proposal(module, None, (Attempt(reason, reply, None),))
         new_text = join_sections(f"Task: {line}\n{body}", definitions, rules)
-        reason = self.rules.check(
-            new_text, parent_text=current, training_inputs=[_input_text(r) for r in records]
-            + [t for texts in self._memory.values() for t in texts],
-        )
-        attempts[-1] = Attempt(reason, reply, new_text if reason is None else None)
-        return Proposal(module, new_text if reason is None else None, tuple(attempts))
+        reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records))
+        accepted = new_text if reason is None else None
+        return Proposal(module, accepted, (Attempt(reason, reply, accepted),))
+
+    def _known_inputs(self, records: Sequence[ModuleRecord]) -> list[str]:
+        """Training inputs a proposal must not copy: the minibatch's and the memory's."""
+        return [_input_text(r) for r in records] + [t for texts in self._memory.values() for t in texts]
 
     def _description_examples(self, records: Sequence[ModuleRecord]) -> list[tuple[str, str]]:
         """Up to ``2 * examples_per_label`` solved examples, the minibatch's first, then
