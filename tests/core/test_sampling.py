@@ -115,3 +115,50 @@ def test_invalid_sizes_raise():
         EpochShuffledSampler(0, 3)
     with pytest.raises(ValueError, match="minibatch_size"):
         EpochShuffledSampler(5, 0)
+
+
+# ------------------------------------------------------------------ minibatch focus
+def test_a_focus_example_leads_the_batch_and_the_rest_follow_the_epoch():
+    rng = random.Random(3)
+    sampler = EpochShuffledSampler(10, 3)
+    batch = sampler.next_batch(rng, focus=[7])
+    assert batch[0] == 7 and len(set(batch)) == 3
+    plain = EpochShuffledSampler(10, 3)
+    # the two other slots are the first two of the same epoch order (the lead is skipped there)
+    expected = [i for i in plain.next_batch(random.Random(3)) + plain.next_batch(random.Random(3)) if i != 7]
+    assert batch[1:] == expected[:2]
+
+
+def test_repeated_failures_rotate_least_used_first():
+    rng = random.Random(0)
+    sampler = EpochShuffledSampler(20, 3)
+    leads = [sampler.next_batch(rng, focus=[2, 9, 15])[0] for _ in range(9)]
+    # every focus example leads once before any leads twice, and so on
+    assert sorted(leads[:3]) == sorted(leads[3:6]) == sorted(leads[6:]) == [2, 9, 15]
+
+
+def test_focus_never_duplicates_or_stalls_at_an_epoch_boundary():
+    rng = random.Random(5)
+    sampler = EpochShuffledSampler(4, 3)
+    for _ in range(40):
+        batch = sampler.next_batch(rng, focus=[1])
+        assert batch[0] == 1 and len(set(batch)) == 3 and set(batch) <= set(range(4))
+
+
+def test_no_focus_with_a_single_example_batch():
+    # a batch of one is the epoch's next example: focusing it would never show another
+    sampler, plain = EpochShuffledSampler(6, 1), EpochShuffledSampler(6, 1)
+    assert [sampler.next_batch(random.Random(1), focus=[4]) for _ in range(3)] == [
+        plain.next_batch(random.Random(1)) for _ in range(3)
+    ]
+
+
+def test_focus_counts_survive_state_and_restore():
+    rng = random.Random(8)
+    original = EpochShuffledSampler(12, 3)
+    for _ in range(4):
+        original.next_batch(rng, focus=[0, 1])
+    copy = EpochShuffledSampler(12, 3)
+    copy.restore(json.loads(json.dumps(original.state())))
+    a, b = random.Random(9), random.Random(9)
+    assert [original.next_batch(a, focus=[0, 1, 2]) for _ in range(5)] == [copy.next_batch(b, focus=[0, 1, 2]) for _ in range(5)]

@@ -96,6 +96,16 @@ class Lineage:
     def add(self, parents: tuple[int, ...]) -> None:
         self.parents.append(parents)
 
+    def nearest_first(self, index: int) -> list[int]:
+        """``index`` and then its ancestors, breadth first: parents before grandparents."""
+        order, seen = [index], {index}
+        for node in order:
+            for parent in self.parents[node]:
+                if parent not in seen:
+                    seen.add(parent)
+                    order.append(parent)
+        return order
+
     def ancestors(self, index: int) -> set[int]:
         """All strict ancestors of ``index``."""
         seen: set[int] = set()

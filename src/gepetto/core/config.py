@@ -76,6 +76,12 @@ class Config(_Strict):
         "more minibatch and judge them on the two together (extend)",
     )
     skip_perfect_minibatch: bool = True
+    minibatch_focus: Literal["failures", "none"] = Field(
+        "failures",
+        description="failures: each minibatch is led by one training example the parent (or, where the parent "
+        "was never run on it, its nearest ancestor that was) got wrong, least-used first, so reflection always has "
+        "an error to read; none: the paper's epoch-shuffled minibatches",
+    )
     perfect_score: float = 1.0
     failure_score: float = 0.0
     max_failed_batches: int = Field(
@@ -134,7 +140,7 @@ class Config(_Strict):
         setting "paper mode"; ``overrides`` set the budget, seed and so on."""
         settings: dict[str, object] = {
             "selector": "pareto", "use_merge": False, "validation": "full", "gate_ties": "reject", "reuse_evaluations": False, "gate": "improve",
-            "skip_perfect_minibatch": True,
+            "skip_perfect_minibatch": True, "minibatch_focus": "none",
             "reflection": ReflectionConfig(strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0),
         }
         settings.update(overrides)

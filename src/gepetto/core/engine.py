@@ -95,6 +95,7 @@ class _State:
     failed_reflections: int = 0
     parked: list[int] = field(default_factory=list)
     reserved: int = 0
+    train_scores: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 class Engine:
@@ -154,6 +155,7 @@ class Engine:
             {i: val_index[id(ex)] for i, ex in enumerate(self.trainset) if id(ex) in val_index}
             if config.reuse_evaluations else {}
         )
+        self._val_to_train = {v: t for t, v in self._train_to_val.items()}
 
     # ----------------------------------------------------------------- events
     def _emit(self, event: Event) -> None:
@@ -245,6 +247,9 @@ class Engine:
             occurrences.append(state.occurrences.get(key, 0))
             state.occurrences[key] = occurrences[-1] + 1
             state.memo[key] = result
+            train_index = i if split == "train" else self._val_to_train.get(i) if split == "val" else None
+            if train_index is not None:
+                state.train_scores.setdefault(candidate.id, {})[train_index] = float(result.score)
         self._emit(
             EvaluationDone(
                 state.iteration, state.budget.used, candidate=pool_index, split=split, example_ids=tuple(ids),
@@ -430,7 +435,7 @@ class Engine:
         eligible = self._complete_rows(state)
         parent = self.selector.select(state.table, eligible, self.rng)
         self._emit(IterationStarted(state.iteration, state.budget.used, parent=parent, kind="reflection"))
-        batch = state.sampler.next_batch(self.rng)
+        batch = state.sampler.next_batch(self.rng, self._believed_failing(state, parent))
         parent_candidate = state.records[parent].candidate
 
         parent_results = self._evaluate(state, parent_candidate, "train", batch, traces=True, kind="minibatch", pool_index=parent)
@@ -471,6 +476,20 @@ class Engine:
         child_results = self._evaluate(state, child, "train", batch, traces=False, kind="minibatch")
         child_sum = float(sum(r.score for r in child_results))
         self._gate_and_accept(state, base, child, parent, texts, refusals, parent_sum, child_sum, cursor=state.module_cursor.get(parent, 0))
+
+    def _believed_failing(self, state: _State, parent: int) -> list[int]:
+        """Training examples ``parent`` is believed to get wrong (``minibatch_focus``).
+
+        Its own training scores where it was run, else those of its nearest ancestor
+        that was (a child changes one module, so most answers carry over); examples no
+        one in the lineage ran are unknown and left to the epoch order."""
+        if self.config.minibatch_focus != "failures":
+            return []
+        known: dict[int, float] = {}
+        for index in state.lineage.nearest_first(parent):
+            for i, score in state.train_scores.get(state.records[index].candidate.id, {}).items():
+                known.setdefault(i, score)
+        return sorted(i for i, score in known.items() if score < self.config.perfect_score)
 
     def _count_reflection(self, state: _State, proposal: Any) -> None:
         """A reflection LM that fails on every attempt several times in a row is down."""

@@ -135,7 +135,7 @@ def _plan(engine: "Engine", state: "_State", width: int) -> list[_Pipeline]:
             state.iteration += 1
         parent = engine.selector.select(state.table, eligible, engine.rng)
         engine._emit(IterationStarted(state.iteration, state.budget.used, parent=parent, kind="reflection"))
-        batch = list(state.sampler.next_batch(engine.rng))
+        batch = list(state.sampler.next_batch(engine.rng, engine._believed_failing(state, parent)))
         rng = random.Random(engine.rng.getrandbits(64))
         candidate = state.records[parent].candidate
         fetch = _Fetch()
