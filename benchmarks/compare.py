@@ -99,9 +99,10 @@ def _lm(endpoint: Endpoint, role: str, tracker: UsageTracker | None, cache: Resp
 
 
 def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoint, refl_ep: Endpoint,
-             test_system, workdir: Path, n_test: int | None = None) -> dict[str, Any]:  # noqa: ANN001
-    """One run of gepetto (or an ablation) with a fresh cache; the curve is scored on test afterwards."""
-    task = get_task(task_name, **({"n_test": n_test} if n_test else {}))
+             test_system, workdir: Path, sizes: dict[str, int] | None = None) -> dict[str, Any]:  # noqa: ANN001
+    """One run of gepetto (or an ablation) with a fresh cache; the curve is scored on test afterwards.
+    ``sizes``: ``n_train``/``n_val``/``n_test`` for ``get_task``, the same for every optimizer."""
+    task = get_task(task_name, **(sizes or {}))
     cache = ResponseCache(workdir / f"{name}-{seed}.sqlite")
     tracker = UsageTracker()
     system = task.make_system(_lm(task_ep, "task", tracker, cache))
@@ -183,14 +184,14 @@ def ensure_bench_env() -> None:
 
 
 def run_peer(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoint, refl_ep: Endpoint,
-             n_test: int | None, workdir: Path) -> dict[str, Any]:
+             sizes: dict[str, int], workdir: Path) -> dict[str, Any]:
     script = ROOT / "benchmarks" / "peers" / ("run_gepa.py" if name == "gepa" else "run_mipro.py")
     out = workdir / f"{name}-{seed}.json"
     cmd = [str(BENCH_PYTHON), str(script), "--task", task_name, "--base-url", task_ep.base_url, "--model", task_ep.model,
            "--reflection-base-url", refl_ep.base_url, "--reflection-model", refl_ep.model,
            "--budget", str(budget), "--seed", str(seed), "--out", str(out)]
-    if n_test is not None:
-        cmd += ["--n-test", str(n_test)]
+    for key, value in sizes.items():
+        cmd += ["--" + key.replace("_", "-"), str(value)]
     log = workdir / f"{name}-{seed}.log"
     with log.open("w") as handle:
         code = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT).returncode
@@ -330,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-url", help="use this OpenAI-compatible endpoint instead of the embedded model")
     p.add_argument("--model-name", help="model name at --base-url")
     p.add_argument("--n-test", type=int, help="score on the first N test examples only")
+    p.add_argument("--n-train", type=int, help="training examples (default: the task's own split)")
+    p.add_argument("--n-val", type=int, help="validation examples (default: the task's own split)")
     p.add_argument("--tag", help="output name (default: derived from the settings)")
     args = p.parse_args(argv)
     commit = git_commit()  # the code this process runs, taken before runs that may outlast a commit
@@ -362,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[dict[str, Any]] = []
         seed_test: dict[str, float] = {}
         for task_name in tasks:
-            sizes = {"n_test": args.n_test} if args.n_test else {}
+            sizes = {key: value for key, value in (("n_train", args.n_train), ("n_val", args.n_val), ("n_test", args.n_test)) if value}
             task = get_task(task_name, **sizes)
             test_system = task.make_system(_lm(task_ep, "task", None, test_cache))
             seed_test[task_name] = mean_score(test_system, Candidate(test_system.seed_candidate), task.test)
@@ -375,9 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                                "best_val": None, "best_test": seed_test[task_name], "wall_s": 0.0,
                                "prompt_chars": sum(len(t) for t in test_system.seed_candidate.values())}
                     elif name in OURS:
-                        row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, args.n_test)
+                        row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, sizes)
                     else:
-                        row = run_peer(name, task_name, budget, seed, task_ep, refl_ep, args.n_test, workdir)
+                        row = run_peer(name, task_name, budget, seed, task_ep, refl_ep, sizes, workdir)
                     rows.append(row)
                     shown = "ERROR " + row["error"][-300:] if "error" in row else f"test {row['best_test']:.3f} val {row.get('best_val')}"
                     print(f"[{task_name}] seed {seed} {name}: {shown} ({time.monotonic() - started:.0f}s)", flush=True)

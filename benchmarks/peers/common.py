@@ -35,19 +35,13 @@ DEFAULT_REFLECTION_TEMPERATURE = 1.0
 DEFAULT_REFLECTION_MAX_TOKENS = 1024
 
 
-def load_task(name: str):  # noqa: ANN201 - gepetto.tasks.base.Task
-    """``gepetto.tasks.get_task(name)``; before it exists, banking-9 from its module."""
-    try:
-        from gepetto.tasks import get_task  # type: ignore[attr-defined]
-    except ImportError:
-        get_task = None
-    if get_task is not None:
-        return get_task(name)
-    if name == "banking-9":
-        from gepetto.tasks.banking import banking_task
+def load_task(name: str, n_train: int | None = None, n_val: int | None = None):  # noqa: ANN201 - gepetto.tasks.base.Task
+    """``gepetto.tasks.get_task(name)``, with other train/validation sizes when given (the
+    comparison passes every optimizer the same sizes, so all see the same splits)."""
+    from gepetto.tasks import get_task
 
-        return banking_task()
-    raise SystemExit(f"unknown task {name!r}: this gepetto has no gepetto.tasks.get_task yet (only banking-9 works)")
+    sizes = {key: value for key, value in (("n_train", n_train), ("n_val", n_val)) if value is not None}
+    return get_task(name, **sizes)
 
 
 def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
@@ -63,6 +57,8 @@ def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="result JSON path")
     parser.add_argument("--n-test", type=int, default=None, help="score the first K test examples (default: all)")
+    parser.add_argument("--n-train", type=int, default=None, help="training examples (default: the task's)")
+    parser.add_argument("--n-val", type=int, default=None, help="validation examples (default: the task's)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="parallel task-model calls (default: the task system's, as gepetto uses)")
     if extra is not None:
@@ -112,7 +108,7 @@ class Setup:
 def make_setup(args: argparse.Namespace) -> Setup:
     """Fresh, uncached, tracked LMs for the optimization phase (so wall times are honest
     and runs never share replies)."""
-    task = load_task(args.task)
+    task = load_task(args.task, args.n_train, args.n_val)
     tracker = UsageTracker()
     task_lm = make_lm(base_url=args.base_url, model=args.model, role="task", tracker=tracker, cache=False)
     reflection_lm = make_lm(
