@@ -6,8 +6,8 @@
 
 How MIPROv2 is driven (see README.md):
 
-* The program is one ``dspy.Predict("user_message -> reply")`` whose instruction is the
-  task's seed instruction. A small adapter sends it exactly gepetto's messages
+* A single-prompt task's program is one ``dspy.Predict("user_message -> reply")`` whose
+  instruction is the task's seed instruction. A small adapter sends it exactly gepetto's messages
   (system = instruction, [demo user/assistant turns,] user = ``render(example)``) and
   takes the raw reply as the output, so the task model sees what gepetto and gepa show
   it and the task metric scores the same text. Only this program uses that adapter; the
@@ -23,17 +23,28 @@ How MIPROv2 is driven (see README.md):
   that even a worst-case bootstrap leaves room for at least one trial, then, after the
   bootstrap, choose ``num_trials`` as the largest that the *remaining* budget pays for.
   Every metric call goes through a counter; ``rollouts_used`` is that count.
+* A multi-module task (a gepetto ``ProgramSystem``: ifbench, ifeval, pupa) becomes a
+  ``GepettoProgram``: one ``dspy.Predict`` per gepetto module (its input and output
+  fields, its seed instruction), so MIPROv2 proposes and searches one instruction per
+  module. ``forward`` reads the current instructions from those predictors and runs the
+  example through gepetto's own ``ProgramSystem.run_one`` on gepetto's LM client (the task
+  model sees exactly gepetto's messages; the score is the task's metric, failures score
+  as gepetto scores them), then records one DSPy trace entry per module call, so that
+  MIPROv2's bootstrap collects per-module demos for its grounded proposer. Zero-shot only;
+  the budget plan and the rollout counter are the single-prompt path's (one metric call =
+  one example run through the whole program).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import random
 import tempfile
 import threading
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 # Before dspy (and litellm, should it be loaded) is imported: no network, no shared cache.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -56,10 +67,13 @@ from common import (  # noqa: E402
     usage_fields,
     write_result,
 )
+from gepetto.core.candidate import Candidate  # noqa: E402
 from gepetto.lm.base import Completion, UsageTracker  # noqa: E402
+from gepetto.systems.program import parse_outputs  # noqa: E402
 
 INPUT, OUTPUT = "user_message", "reply"
 ID_KEY = "dspy_example_id"  # dspy_-prefixed keys are hidden from the proposer's view of the data
+WRAP_KEY = "gepetto_example"  # a program example that is not a plain dict travels whole under this input
 
 
 # ----------------------------------------------------------------------------- LMs
@@ -148,6 +162,93 @@ class TaskProgram(dspy.Module):
             return self.predict(user_message=user_message)
 
 
+def module_signature(module: Any) -> Any:
+    """A DSPy signature for one gepetto ``Module``: its input and output fields, its seed
+    instruction. Named after the module, so DSPy's printouts (and the proposer's view of
+    the program) say which module a predictor stands for."""
+    inputs, outputs = list(module.inputs), list(module.outputs)
+    clash = sorted(set(inputs) & set(outputs))
+    if clash:
+        raise SystemExit(f"run_mipro: module {module.name!r} has fields {clash} both as input and output; "
+                         "a DSPy signature cannot express that")
+    fields: dict[str, Any] = {name: (str, dspy.InputField()) for name in inputs}
+    fields.update({name: (str, dspy.OutputField()) for name in outputs})
+    return dspy.Signature(fields, module.instruction, signature_name=module.name)
+
+
+class GepettoProgram(dspy.Module):
+    """The task's program: one LM step per predictor, in the order and data flow of the
+    task's own program. Each step is one chat call whose system message is that step's
+    instruction and whose user message lists the step's input fields (``name: value``
+    lines) and asks for its output fields; a step's outputs feed later steps. The final
+    outputs are scored by the task's metric.
+
+    The predictors only hold the instructions (MIPROv2's search variables); the LM calls
+    are made by the task's own program runner, so that every optimizer's task model
+    sees the same messages. Each step's inputs and parsed outputs are recorded in DSPy's
+    trace under its predictor, as a ``Predict`` call would record them.
+    """
+
+    def __init__(self, system: Any) -> None:
+        super().__init__()
+        self._system = system  # shared, never copied: see __deepcopy__
+        self.module_names = tuple(m.name for m in system.modules)
+        self.steps = [dspy.Predict(module_signature(m)) for m in system.modules]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "GepettoProgram":
+        """MIPROv2 deep-copies the program for every trial; the predictors must be copied
+        (each trial sets its own instructions) but the runner must be shared (it holds
+        the LM client, its connection pool and the usage tracker)."""
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = value if key == "_system" else copy.deepcopy(value, memo)
+        return new
+
+    def instructions(self) -> dict[str, str]:
+        """The candidate these predictors stand for: module name -> instruction."""
+        return {name: step.signature.instructions for name, step in zip(self.module_names, self.steps)}
+
+    def forward(self, **inputs: Any) -> dspy.Prediction:
+        example = inputs[WRAP_KEY] if WRAP_KEY in inputs else dict(inputs)  # see program_examples
+        result = self._system.run_one(Candidate(self.instructions()), example, capture_traces=True)
+        self._record_trace(result.records)
+        output = result.output
+        return dspy.Prediction(
+            output=dict(output) if isinstance(output, Mapping) else output,
+            score=float(result.score),
+            feedback=result.feedback,
+        )
+
+    def _record_trace(self, records: Sequence[Any]) -> None:
+        """Append (predictor, inputs, outputs) per module call to ``dspy.settings.trace``,
+        the way ``Predict.__call__`` does (same size cap). MIPROv2's bootstrap turns the
+        trace of a run the metric accepts into demos per predictor, and its grounded
+        proposer shows them as "task demos" when proposing that predictor's
+        instruction. A call whose reply did not parse (or that failed) has no outputs and
+        is left out."""
+        trace = dspy.settings.trace
+        if trace is None or dspy.settings.max_trace_size <= 0:
+            return
+        by_name = dict(zip(self.module_names, self.steps))
+        for record in records:
+            step = by_name.get(record.module)
+            if step is None or not record.output:
+                continue
+            try:
+                parsed = parse_outputs(record.output, list(step.signature.output_fields))
+            except ValueError:
+                continue
+            if len(trace) >= dspy.settings.max_trace_size:
+                trace.pop(0)
+            trace.append((step, dict(record.inputs), dspy.Prediction(**parsed)))
+
+
+def is_program(setup: Setup) -> bool:
+    """A system with several modules (no single ``module`` attribute), as run_gepa.py tells them apart."""
+    return not hasattr(setup.system, "module")
+
+
 # ----------------------------------------------------------------------------- budget
 
 
@@ -178,10 +279,23 @@ def max_trials(budget_left: int, n_val: int, minibatch: bool, minibatch_size: in
     return trials
 
 
-def plan(budget: int, n_train: int, n_val: int, args: argparse.Namespace) -> dict[str, Any]:
+def candidates_for_trials(trials: int, n_predictors: int) -> int:
+    """MIPROv2's own sizing, inverted: zero-shot it runs trials = max(2 M log2 N, 1.5 N)
+    for M predictors and N candidates per predictor, so take the largest N (2..18) whose
+    trial count the budget's trials cover. With one predictor that is N ~ trials / 1.5."""
+    if n_predictors <= 1:
+        return max(2, min(18, int(trials / 1.5)))
+    n = 2
+    while n < 18 and max(2 * n_predictors * math.log2(n + 1), 1.5 * (n + 1)) <= trials:
+        n += 1
+    return n
+
+
+def plan(budget: int, n_train: int, n_val: int, args: argparse.Namespace, n_predictors: int = 1) -> dict[str, Any]:
     """Instruction candidates N (= demo sets: MIPROv2 proposes one instruction per demo
-    set, N - 1 of which are bootstrapped), the valset size, the bootstrap pool and the
-    minibatch settings, such that a worst-case bootstrap still leaves one trial."""
+    set and predictor, N - 1 sets of which are bootstrapped), the valset size, the
+    bootstrap pool and the minibatch settings, such that a worst-case bootstrap still
+    leaves one trial. A program's example costs one rollout whatever its module count."""
     val_size, boot_pool = n_val, n_train
     minibatch = args.minibatch_size is not None or val_size > MIN_MINIBATCH_SIZE
     mb = min(args.minibatch_size or 35, val_size)
@@ -191,8 +305,7 @@ def plan(budget: int, n_train: int, n_val: int, args: argparse.Namespace) -> dic
         return step3_cost(1, v, minibatch, min(mb, v), steps)
 
     trials0 = max_trials(budget, val_size, minibatch, mb, steps)
-    # MIPROv2's own sizing (zero-shot, one predictor): trials = max(2 log2 N, 1.5 N), so N ~ trials / 1.5
-    n = args.num_candidates or max(2, min(18, int(trials0 / 1.5)))
+    n = args.num_candidates or candidates_for_trials(trials0, n_predictors)
     while n > 2 and (n - 1) * boot_pool + one_trial(val_size) > budget:
         n -= 1
     if (n - 1) * boot_pool + one_trial(val_size) > budget:
@@ -203,6 +316,7 @@ def plan(budget: int, n_train: int, n_val: int, args: argparse.Namespace) -> dic
         boot_pool = max(1, min(n_train, (budget - one_trial(val_size)) // max(1, n - 1)))
     worst_bootstrap = (n - 1) * boot_pool
     return {
+        "n_predictors": n_predictors,
         "num_candidates": n,
         "val_size": val_size,
         "bootstrap_pool": boot_pool,
@@ -286,6 +400,23 @@ def to_examples(setup: Setup, examples: list[Any]) -> list[dspy.Example]:
     return out
 
 
+def program_examples(examples: list[Any]) -> list[dspy.Example]:
+    """DSPy examples for a program task: the gepetto example's own fields, all of them
+    inputs, so that ``forward`` gets the example back (DSPy drops ``dspy_``-prefixed keys
+    when it passes inputs, so the single-prompt path's hidden key cannot carry it). A
+    plain dict with str keys is spread into fields (the proposer's dataset summary then
+    reads them as a DSPy user's examples would read, labels included, as the single-prompt
+    path shows the gold reply); any other example is carried whole under ``WRAP_KEY``, as
+    is a dict with a key that DSPy's call chain takes for its own parameter."""
+    reserved = {WRAP_KEY, "self", "instance"}  # dspy.Module.__call__(self, ...) and its callback wrapper(instance, ...)
+    out = []
+    for example in examples:
+        plain = type(example) is dict and all(isinstance(k, str) and not k.startswith("dspy_") for k in example)
+        fields = dict(example) if plain and not reserved & set(example) else {WRAP_KEY: example}
+        out.append(dspy.Example(fields).with_inputs(*fields))
+    return out
+
+
 def extra_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demos", action="store_true",
                         help="allow few-shot demos (MIPROv2's defaults: 4 bootstrapped, 4 labeled); default zero-shot")
@@ -299,31 +430,48 @@ def extra_args(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     args = parse_args("Run DSPy 3.4.1 MIPROv2 on a gepetto task.", extra_args)
     setup = make_setup(args)
-    if not hasattr(setup.system, "module"):
+    program = is_program(setup)
+    if program and args.demos:
         raise SystemExit(
-            f"run_mipro: {args.task} is a multi-module program; this runner builds a one-Predict DSPy program and "
-            "drives single-prompt tasks only (gepa's runner handles programs)"
+            f"run_mipro: --demos is for single-prompt tasks; {args.task} is a multi-module program, whose "
+            "modules send gepetto's messages (instruction + inputs, no demo turns), so MIPROv2 runs it zero-shot"
         )
     task, system = setup.task, setup.system
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
 
+    # A program's LM calls go through gepetto's client (booked in the tracker's task role by
+    # make_setup); this dspy task LM is then only MIPROv2's required default and stays idle.
     task_lm = make_dspy_lm(args.base_url, args.model, setup.tracker, "task",
                            temperature=system.temperature, max_tokens=system.max_tokens)
     prompt_lm = make_dspy_lm(args.reflection_base_url, args.reflection_model, setup.tracker, "reflection",
                              temperature=args.reflection_temperature, max_tokens=args.reflection_max_tokens)
     dspy.configure(lm=task_lm)
 
-    trainset = to_examples(setup, list(task.train))
-    valset_full = to_examples(setup, list(task.val))
-    p = plan(args.budget, len(trainset), len(valset_full), args)
+    if program:
+        student: dspy.Module = GepettoProgram(system)
+        trainset = program_examples(list(task.train))
+        valset_full = program_examples(list(task.val))
+
+        def metric(example: dspy.Example, prediction: Any, trace: Any = None) -> float:
+            # forward already ran the example through gepetto's run_one, which scored it with
+            # the task's metric (failures at the system's failure score); this is the rollout.
+            setup.counter.add()
+            return float(getattr(prediction, "score", system.failure_score))
+    else:
+        student = TaskProgram(setup.seed_instruction)
+        trainset = to_examples(setup, list(task.train))
+        valset_full = to_examples(setup, list(task.val))
+
+        def metric(example: dspy.Example, prediction: Any, trace: Any = None) -> float:
+            setup.counter.add()
+            reply = getattr(prediction, OUTPUT, None) or ""
+            return float(score_reply(system, example[ID_KEY], reply).score)
+
+    n_predictors = len(student.predictors())
+    p = plan(args.budget, len(trainset), len(valset_full), args, n_predictors)
     valset = valset_full
     if p["val_size"] < len(valset_full):
         valset = random.Random(args.seed).sample(valset_full, p["val_size"])
-
-    def metric(example: dspy.Example, prediction: Any, trace: Any = None) -> float:
-        setup.counter.add()
-        reply = getattr(prediction, OUTPUT, None) or ""
-        return float(score_reply(system, example[ID_KEY], reply).score)
 
     zero_shot = not args.demos
     demo_kwargs = {"max_bootstrapped_demos": 0, "max_labeled_demos": 0} if zero_shot else {}
@@ -341,7 +489,6 @@ def main() -> None:
         boot_pool=p["bootstrap_pool"],
         **demo_kwargs,
     )
-    student = TaskProgram(setup.seed_instruction)
     with Stopwatch() as watch:
         best = optimizer.compile(
             student,
@@ -354,12 +501,19 @@ def main() -> None:
         )
     usage = usage_fields(setup.tracker)  # optimization phase only: test scoring uses its own LM
 
-    predictor = best.predictors()[0]
-    best_instruction = predictor.signature.instructions
-    best_demos = [(str(d[INPUT]), str(d[OUTPUT])) for d in (predictor.demos or [])
-                  if d.get(INPUT) is not None and d.get(OUTPUT) is not None]
-    seed_test, best_test = score_on_test(args, task, [setup.seed_instruction, best_instruction],
-                                         demos=[[], best_demos])
+    extra: dict[str, Any] = {}
+    if program:
+        best_instruction: str | dict[str, str] = best.instructions()
+        best_demos: list[tuple[str, str]] = []
+        seed_test, best_test = score_on_test(args, task, [dict(system.seed_candidate), best_instruction])
+        extra["modules"] = list(student.module_names)
+    else:
+        predictor = best.predictors()[0]
+        best_instruction = predictor.signature.instructions
+        best_demos = [(str(d[INPUT]), str(d[OUTPUT])) for d in (predictor.demos or [])
+                      if d.get(INPUT) is not None and d.get(OUTPUT) is not None]
+        seed_test, best_test = score_on_test(args, task, [setup.seed_instruction, best_instruction],
+                                             demos=[[], best_demos])
     best_val = float(getattr(best, "score", float("nan"))) / 100.0
     out = result_record(
         "mipro-3.4.1", setup, usage, watch.elapsed,
@@ -373,6 +527,7 @@ def main() -> None:
             "rollouts_bootstrap": optimizer.rollouts_after_bootstrap,
             "trials_run": optimizer.trials_run,
             "mipro_val_size": len(valset),
+            **extra,
         },
     )
     write_result(args.out, out)
