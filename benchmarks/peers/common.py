@@ -105,6 +105,12 @@ class Setup:
         return self.system.seed_instruction
 
 
+def is_program(setup: Setup) -> bool:
+    """A system with several modules (no single ``module`` attribute): the runners drive
+    it module by module instead of as one prompt."""
+    return not hasattr(setup.system, "module")
+
+
 def make_setup(args: argparse.Namespace) -> Setup:
     """Fresh, uncached, tracked LMs for the optimization phase (so wall times are honest
     and runs never share replies)."""

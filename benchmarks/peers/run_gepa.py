@@ -25,6 +25,7 @@ from gepa.core.adapter import EvaluationBatch
 
 from common import (
     Setup,
+    is_program,
     Stopwatch,
     best_so_far,
     make_setup,
@@ -120,11 +121,6 @@ class GepettoProgramAdapter:
                         records.append({"Inputs": shown, "Generated Outputs": str(output), "Feedback": feedback or t["feedback"]})
             out[name] = records
         return out
-
-
-def is_program(setup: Setup) -> bool:
-    """A system with several modules (no single ``module`` attribute)."""
-    return not hasattr(setup.system, "module")
 
 
 class ReflectionCallable:

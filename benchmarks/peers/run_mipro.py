@@ -57,6 +57,7 @@ from dspy.teleprompt.mipro_optimizer_v2 import MIN_MINIBATCH_SIZE  # noqa: E402
 
 from common import (  # noqa: E402
     Setup,
+    is_program,
     Stopwatch,
     best_so_far,
     make_setup,
@@ -242,11 +243,6 @@ class GepettoProgram(dspy.Module):
             if len(trace) >= dspy.settings.max_trace_size:
                 trace.pop(0)
             trace.append((step, dict(record.inputs), dspy.Prediction(**parsed)))
-
-
-def is_program(setup: Setup) -> bool:
-    """A system with several modules (no single ``module`` attribute), as run_gepa.py tells them apart."""
-    return not hasattr(setup.system, "module")
 
 
 # ----------------------------------------------------------------------------- budget
