@@ -33,8 +33,9 @@ pytestmark = pytest.mark.timeout(60)
 COMPLETED = {"budget", "perfect", "saturated"}
 # Which path a faulty run takes depends on the fault schedule and the engine's seed: with
 # 30% faults, 1 or 2 of 6 (schedule, seed) pairs tried spend the 120 rollouts before the
-# last label is hinted (best 0.875). This schedule completes and shows every fault kind.
-MIXED = FaultPlan(rate=0.3, kinds=ALL_KINDS, seed=2)
+# last label is hinted (best 0.875). This schedule completes with the default settings
+# and shows every fault kind.
+MIXED = FaultPlan(rate=0.3, kinds=ALL_KINDS, seed=1)
 MIXED_CONFIG = config()
 
 

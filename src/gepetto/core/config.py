@@ -77,7 +77,7 @@ class Config(_Strict):
     )
     skip_perfect_minibatch: bool = True
     minibatch_focus: Literal["failures", "none"] = Field(
-        "failures",
+        "none",
         description="failures: each minibatch is led by one training example the parent (or, where the parent "
         "was never run on it, its nearest ancestor that was) got wrong, least-used first, so reflection always has "
         "an error to read; none: the paper's epoch-shuffled minibatches",
