@@ -18,6 +18,9 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
                          labelled examples, top 2 finalists: uses data the others do not get
 * ``gepetto-ties``       (on request) gepetto with ``gate_ties: extend``: a child that ties
                          its parent on the minibatch is judged on one more minibatch
+* ``gepetto-sets``       (on request) gepetto with ``reflection.definition_sets: 3``: three
+                         complete label-definition sets compete before single-label edits
+* ``gepetto-sets-holdout`` (on request) the same plus the held-out final check
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -57,10 +60,11 @@ from gepetto.systems.adapter import mean_score  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
-OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties")
+OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
+        "gepetto-sets", "gepetto-sets-holdout")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
-ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties")
+ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -78,7 +82,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
     if name == "paper-mode":
         return Config.paper_mode(max_rollouts=budget, seed=seed, minibatch_size=3, reflection=ReflectionConfig(
             strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0, max_tokens=512))
-    reflection = ReflectionConfig(max_tokens=512, strategy="rewrite" if name == "gepetto-rewrite" else "edits", use_grammar=True)
+    reflection = ReflectionConfig(max_tokens=512, strategy="rewrite" if name == "gepetto-rewrite" else "edits", use_grammar=True,
+                                  definition_sets=3 if name.startswith("gepetto-sets") else 1)
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":
         settings["use_merge"] = False
@@ -86,7 +91,7 @@ def our_config(name: str, budget: int, seed: int) -> Config:
         settings["selector"] = "current-best"
     if name == "beam":
         settings["selector"] = "beam"
-    if name == "gepetto-holdout":
+    if name in ("gepetto-holdout", "gepetto-sets-holdout"):
         settings["holdout_top_k"] = 2
     if name == "gepetto-ties":
         settings["gate_ties"] = "extend"
@@ -108,7 +113,7 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
     system = task.make_system(_lm(task_ep, "task", tracker, cache))
     reflection_lm = _lm(refl_ep, "reflection", tracker, cache, sampled=True)
     started = time.monotonic()
-    holdout = list(task.holdout)[:HOLDOUT_SIZE] if name == "gepetto-holdout" else []
+    holdout = list(task.holdout)[:HOLDOUT_SIZE] if name.endswith("-holdout") else []
     result = optimize(system, task.train, task.val, reflection_lm=reflection_lm, config=our_config(name, budget, seed),
                       usage=tracker, holdout=holdout)
     wall = time.monotonic() - started

@@ -237,3 +237,46 @@ def test_a_description_that_echoes_the_instruction_is_refused() -> None:
     seed = Candidate({"m": "Answer the question. Give the final answer on the last line."})
     proposal = proposer.propose(seed, "m", records, rng=random.Random(0), iteration=1)
     assert proposal.text is None and proposal.attempts[0].refusal == "unchanged"
+
+
+def test_a_definition_that_pastes_a_training_text_is_re_asked_alone() -> None:
+    """One bad line no longer sinks the whole first definition set."""
+    replies = iter([
+        "card_arrival: waiting for a card that was ordered but has not come yet",
+        "lost_or_stolen_card: someone took my card from my bag on the train",  # pastes a training text
+        "lost_or_stolen_card: the card is missing, lost or taken by someone else",
+        "declined_transfer: a transfer of money to another account was refused",
+    ])
+    lm = ScriptedLM(respond=lambda m: next(replies))
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=2), labels=LABELS)
+    proposer.prime([("where is my new card", "card_arrival"), ("someone took my card from my bag on the train", "lost_or_stolen_card"),
+                    ("my transfer did not go through", "declined_transfer")])
+    proposal = proposer.propose(
+        Candidate({"classify": "Classify."}), "classify", [rec("where is my new card", "card_arrival", "declined_transfer", 0.0)],
+        rng=random.Random(0), iteration=1,
+    )
+    _, definitions, _ = split_sections(proposal.text or "")
+    assert definitions["lost_or_stolen_card"] == "the card is missing, lost or taken by someone else"
+    assert [a.refusal for a in proposal.attempts] == [None, "copied-training-input", None, None]
+    assert len(set(c.sample_index for c in lm.calls)) == 4  # the re-ask is a fresh sample
+
+
+def test_definition_sets_propose_fresh_complete_sets_before_single_edits() -> None:
+    counter = iter(range(1000))
+
+    def respond(messages):
+        label = messages[-1]["content"].rsplit("\n", 1)[-1].split(":")[0]
+        return f"{label}: texts of kind {next(counter)} about {label.replace('_', ' ')} matters"
+
+    lm = ScriptedLM(respond=respond)
+    proposer = EditProposer(lm, ReflectionConfig(definition_sets=2), labels=LABELS)
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+    failure = [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)]
+    first = proposer.propose(Candidate({"classify": "Classify."}), "classify", failure, rng=random.Random(0), iteration=1)
+    second = proposer.propose(Candidate({"classify": first.text or ""}), "classify", failure, rng=random.Random(0), iteration=2)
+    third = proposer.propose(Candidate({"classify": second.text or ""}), "classify", failure, rng=random.Random(0), iteration=3)
+    sets = [split_sections(p.text or "")[1] for p in (first, second, third)]
+    assert list(sets[0]) == list(sets[1]) == LABELS
+    assert all(sets[0][lab] != sets[1][lab] for lab in LABELS)  # a whole new set, not an edit
+    changed = [lab for lab in LABELS if sets[1][lab] != sets[2][lab]]
+    assert changed == ["card_arrival"]  # then single-label edits, as with one set

@@ -51,6 +51,11 @@ class ReflectionConfig(_Strict):
     copy_ngram: int = Field(
         8, ge=0, description="refuse texts copying this many consecutive words of a training input (0: off)"
     )
+    definition_sets: int = Field(
+        1, ge=1,
+        description="edits, classifiers: complete label-definition sets written (fresh samples) before single-label "
+        "edits; each competes on validation, since one set's test score varies by several points from sample to sample",
+    )
 
 
 class Config(_Strict):

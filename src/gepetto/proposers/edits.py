@@ -114,6 +114,7 @@ class EditProposer:
     _memories: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     _primed: dict[str, list[str]] = field(default_factory=dict)
     _described: dict[str, int] = field(default_factory=dict)  # task descriptions asked, per module
+    _definition_sets: dict[str, int] = field(default_factory=dict)  # complete definition sets written, per module
 
     # ------------------------------------------------------------ bookkeeping
     def prime(self, labelled_inputs: Sequence[tuple[str, str]]) -> None:
@@ -165,7 +166,11 @@ class EditProposer:
             return Proposal(module, None, (Attempt("no-failure", ""),))
         labels = self._label_set()
         body, definitions, rules = split_sections(current)
-        if labels and not definitions and self.define_all_first:
+        written = self._definition_sets.get(module, 0)
+        if labels and self.define_all_first and (not definitions or 0 < written < self.config.definition_sets):
+            # the first set when the text has none; with ``definition_sets`` > 1, further fresh
+            # sets replace the parent's (a user's own definitions are never replaced wholesale)
+            self._definition_sets[module] = written + 1
             return self._define_all(module, current, body, rules, labels, records, iteration)
         if (
             not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records)
@@ -205,21 +210,25 @@ class EditProposer:
         careful person would write first (a label list with what each label means)."""
         definitions: dict[str, str] = {}
         attempts: list[Attempt] = []
+        known = [t for texts in self._memory.values() for t in texts]
         for number, label in enumerate(labels):
             if not self._memory.get(label):
                 continue  # a label without examples (e.g. a distractor) stays undefined
-            reply, line, reason = self._ask(
-                self._messages(("define", label, None), current, records[0], labels), iteration * 100 + number
-            )
-            attempts.append(Attempt(reason, reply, line if reason is None else None))
-            if reason is None:
-                definitions[label] = line
+            request = self._messages(("define", label, None), current, records[0], labels)
+            for resample in range(self.config.max_resamples + 1):
+                # a line that pastes a training text is re-asked here, alone: refusing the
+                # whole set for it would throw away the other labels' good lines
+                reply, line, reason = self._ask(request, iteration * 100 + number + 20 * resample)
+                if reason is None and self.rules.copies_training_input(line, current, known):
+                    reason = "copied-training-input"
+                attempts.append(Attempt(reason, reply, line if reason is None else None))
+                if reason is None:
+                    definitions[label] = line
+                    break
         if not definitions:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
         new_text = join_sections(body, definitions, rules)
-        reason = self.rules.check(
-            new_text, parent_text=current, training_inputs=[t for texts in self._memory.values() for t in texts]
-        )
+        reason = self.rules.check(new_text, parent_text=current, training_inputs=known)
         if reason is not None:
             attempts.append(Attempt(reason, new_text))
             return Proposal(module, None, tuple(attempts))

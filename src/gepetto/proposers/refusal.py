@@ -98,18 +98,23 @@ class RefusalRules:
         missing = set(_FORMAT_FIELD.findall(parent_text)) - set(_FORMAT_FIELD.findall(stripped))
         if missing and self.check_placeholders:
             return "dropped-placeholder:" + ",".join(sorted(missing))
-        if self.copy_ngram > 0:
-            words = [w.lower() for w in _WORD.findall(stripped)]
-            parent_grams = _ngrams([w.lower() for w in _WORD.findall(parent_text)], self.copy_ngram)
-            mine = _ngrams(words, self.copy_ngram) - parent_grams
-            if mine:
-                # An n-gram found in many training inputs is the task's own template
-                # ("the town where the ... was born"), which an instruction may well
-                # name; one found in only a few inputs is a pasted example.
-                sources = [_ngrams([w.lower() for w in _WORD.findall(src)], self.copy_ngram) for src in training_inputs]
-                limit = max(2, len(sources) // 10)
-                for gram in mine:
-                    hits = sum(1 for grams in sources if gram in grams)
-                    if 0 < hits <= limit:
-                        return "copied-training-input"
+        if self.copies_training_input(stripped, parent_text, training_inputs):
+            return "copied-training-input"
         return None
+
+    def copies_training_input(self, text: str, parent_text: str, training_inputs: Iterable[str]) -> bool:
+        """True when ``text`` holds ``copy_ngram`` consecutive words of a training input
+        that the parent text does not already hold."""
+        if self.copy_ngram <= 0:
+            return False
+        words = [w.lower() for w in _WORD.findall(text)]
+        parent_grams = _ngrams([w.lower() for w in _WORD.findall(parent_text)], self.copy_ngram)
+        mine = _ngrams(words, self.copy_ngram) - parent_grams
+        if not mine:
+            return False
+        # An n-gram found in many training inputs is the task's own template
+        # ("the town where the ... was born"), which an instruction may well
+        # name; one found in only a few inputs is a pasted example.
+        sources = [_ngrams([w.lower() for w in _WORD.findall(src)], self.copy_ngram) for src in training_inputs]
+        limit = max(2, len(sources) // 10)
+        return any(0 < sum(1 for grams in sources if gram in grams) <= limit for gram in mine)
