@@ -189,7 +189,7 @@ def ensure_bench_env() -> None:
 
 
 def run_peer(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoint, refl_ep: Endpoint,
-             sizes: dict[str, int], workdir: Path) -> dict[str, Any]:
+             sizes: dict[str, int], workdir: Path, options: dict[str, Any] | None = None) -> dict[str, Any]:
     script = ROOT / "benchmarks" / "peers" / ("run_gepa.py" if name == "gepa" else "run_mipro.py")
     out = workdir / f"{name}-{seed}.json"
     cmd = [str(BENCH_PYTHON), str(script), "--task", task_name, "--base-url", task_ep.base_url, "--model", task_ep.model,
@@ -197,6 +197,8 @@ def run_peer(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
            "--budget", str(budget), "--seed", str(seed), "--out", str(out)]
     for key, value in sizes.items():
         cmd += ["--" + key.replace("_", "-"), str(value)]
+    for key, value in (options or {}).items():
+        cmd += ["--task-option", f"{key}={value}"]
     log = workdir / f"{name}-{seed}.log"
     with log.open("w") as handle:
         code = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT).returncode
@@ -230,11 +232,15 @@ def summarize(rows: list[dict[str, Any]], seed_test: dict[str, float]) -> list[d
         def mean(key: str) -> float:
             return statistics.fmean(float(r.get(key) or 0) for r in runs)
 
+        val_mean = mean("best_val")
+        if opt == "seed":  # the seed is not run on validation by itself; every optimizer scored it there
+            seed_vals = [float(r["seed_val"]) for r in rows if r["task"] == task and r.get("seed_val") is not None]
+            val_mean = statistics.fmean(seed_vals) if seed_vals else float("nan")
         table.append({
             "task": task, "optimizer": opt, "runs": len(runs), "failed": len(failed),
             "test_mean": statistics.fmean(tests), "test_spread": (max(tests) - min(tests)) / 2 if len(tests) > 1 else 0.0,
             "test_gain": statistics.fmean(tests) - seed_test[task],
-            "val_mean": mean("best_val"), "rollouts": mean("rollouts_used"), "task_calls": mean("task_calls"),
+            "val_mean": val_mean, "rollouts": mean("rollouts_used"), "task_calls": mean("task_calls"),
             "reflection_calls": mean("reflection_calls"), "tokens": mean("task_tokens") + mean("reflection_tokens"),
             "wall_s": mean("wall_s"), "prompt_chars": mean("prompt_chars"),
         })
@@ -338,9 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-test", type=int, help="score on the first N test examples only")
     p.add_argument("--n-train", type=int, help="training examples (default: the task's own split)")
     p.add_argument("--n-val", type=int, help="validation examples (default: the task's own split)")
+    p.add_argument("--task-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra keyword argument of the bundled task for every optimizer, e.g. max_tokens=192 (repeatable)")
     p.add_argument("--tag", help="output name (default: derived from the settings)")
     args = p.parse_args(argv)
     commit = git_commit()  # the code this process runs, taken before runs that may outlast a commit
+    sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
+    from common import parse_task_options  # the peers parse --task-option the same way
+
+    options = parse_task_options(args.task_option)
     tasks = args.task or (list(FULL_TASKS) if args.full else ["banking-9"])
     budget = args.budget or (300 if args.full else 100)
     seeds = args.seeds or ([0, 1, 2] if args.full else [0])
@@ -371,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_test: dict[str, float] = {}
         for task_name in tasks:
             sizes = {key: value for key, value in (("n_train", args.n_train), ("n_val", args.n_val), ("n_test", args.n_test)) if value}
-            task = get_task(task_name, **sizes)
+            task = get_task(task_name, **sizes, **options)
             test_system = task.make_system(_lm(task_ep, "task", None, test_cache))
             seed_test[task_name] = mean_score(test_system, Candidate(test_system.seed_candidate), task.test)
             print(f"[{task_name}] seed test {seed_test[task_name]:.3f}", flush=True)
@@ -383,9 +395,9 @@ def main(argv: list[str] | None = None) -> int:
                                "best_val": None, "best_test": seed_test[task_name], "wall_s": 0.0,
                                "prompt_chars": sum(len(t) for t in test_system.seed_candidate.values())}
                     elif name in OURS:
-                        row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, sizes)
+                        row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, {**sizes, **options})
                     else:
-                        row = run_peer(name, task_name, budget, seed, task_ep, refl_ep, sizes, workdir)
+                        row = run_peer(name, task_name, budget, seed, task_ep, refl_ep, sizes, workdir, options)
                     rows.append(row)
                     shown = "ERROR " + row["error"][-300:] if "error" in row else f"test {row['best_test']:.3f} val {row.get('best_val')}"
                     print(f"[{task_name}] seed {seed} {name}: {shown} ({time.monotonic() - started:.0f}s)", flush=True)

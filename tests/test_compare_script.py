@@ -87,3 +87,29 @@ def test_the_ties_variant_only_extends_ties() -> None:
     ties, base = compare.our_config("gepetto-ties", 100, 0), compare.our_config("gepetto", 100, 0)
     assert ties.gate_ties == "extend" and base.gate_ties == "reject"
     assert ties.model_dump(exclude={"gate_ties"}) == base.model_dump(exclude={"gate_ties"})
+
+
+def test_seed_row_shows_the_seed_validation_score_the_runs_measured() -> None:
+    rows = [_row("gepetto", 0, 0.70, seed_val=0.5), _row("gepa", 0, 0.62, seed_val=0.6),
+            {"optimizer": "seed", "task": "banking-9", "seed": 0, "budget": 100, "rollouts_used": 0, "best_val": None,
+             "best_test": 0.65, "wall_s": 0.0, "prompt_chars": 10}]
+    by = {r["optimizer"]: r for r in compare.summarize(rows, {"banking-9": 0.65})}
+    assert abs(by["seed"]["val_mean"] - 0.55) < 1e-9
+
+
+def test_sets_variants_write_three_definition_sets() -> None:
+    assert compare.our_config("gepetto", 100, 0).reflection.definition_sets == 1
+    assert compare.our_config("gepetto-sets", 100, 0).reflection.definition_sets == 3
+    held = compare.our_config("gepetto-sets-holdout", 100, 0)
+    assert held.reflection.definition_sets == 3 and held.holdout_top_k == 2
+
+
+def test_task_options_are_parsed_for_every_optimizer() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
+    from common import parse_task_options
+
+    assert parse_task_options(["max_tokens=192", "swap_judge=no", "ratio=0.5"]) == {"max_tokens": 192, "swap_judge": "no", "ratio": 0.5}
+    import pytest
+
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        parse_task_options(["max_tokens"])

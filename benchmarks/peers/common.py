@@ -35,13 +35,33 @@ DEFAULT_REFLECTION_TEMPERATURE = 1.0
 DEFAULT_REFLECTION_MAX_TOKENS = 1024
 
 
-def load_task(name: str, n_train: int | None = None, n_val: int | None = None):  # noqa: ANN201 - gepetto.tasks.base.Task
-    """``gepetto.tasks.get_task(name)``, with other train/validation sizes when given (the
-    comparison passes every optimizer the same sizes, so all see the same splits)."""
+def parse_task_options(items: list[str] | None) -> dict[str, Any]:
+    """``["max_tokens=192", ...]`` -> ``{"max_tokens": 192}`` (ints and floats converted), the
+    extra keyword arguments of a bundled task that ``compare.py --task-option`` passes on."""
+    options: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--task-option {item!r}: write it as NAME=VALUE, e.g. max_tokens=192")
+        value: Any = raw
+        for convert in (int, float):
+            try:
+                value = convert(raw)
+                break
+            except ValueError:
+                continue
+        options[key.strip()] = value
+    return options
+
+
+def load_task(name: str, n_train: int | None = None, n_val: int | None = None, options: dict[str, Any] | None = None):  # noqa: ANN201
+    """``gepetto.tasks.get_task(name)``, with other train/validation sizes and task options
+    when given (the comparison passes every optimizer the same ones, so all see the same
+    splits and the same program)."""
     from gepetto.tasks import get_task
 
     sizes = {key: value for key, value in (("n_train", n_train), ("n_val", n_val)) if value is not None}
-    return get_task(name, **sizes)
+    return get_task(name, **sizes, **(options or {}))
 
 
 def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
@@ -59,6 +79,8 @@ def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None
     parser.add_argument("--n-test", type=int, default=None, help="score the first K test examples (default: all)")
     parser.add_argument("--n-train", type=int, default=None, help="training examples (default: the task's)")
     parser.add_argument("--n-val", type=int, default=None, help="validation examples (default: the task's)")
+    parser.add_argument("--task-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra keyword argument of the bundled task, e.g. max_tokens=192 (repeatable)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="parallel task-model calls (default: the task system's, as gepetto uses)")
     if extra is not None:
@@ -114,7 +136,7 @@ def is_program(setup: Setup) -> bool:
 def make_setup(args: argparse.Namespace) -> Setup:
     """Fresh, uncached, tracked LMs for the optimization phase (so wall times are honest
     and runs never share replies)."""
-    task = load_task(args.task, args.n_train, args.n_val)
+    task = load_task(args.task, args.n_train, args.n_val, parse_task_options(args.task_option))
     tracker = UsageTracker()
     task_lm = make_lm(base_url=args.base_url, model=args.model, role="task", tracker=tracker, cache=False)
     reflection_lm = make_lm(
