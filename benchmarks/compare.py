@@ -359,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(o in PEERS for o in args.optimizers):
         ensure_bench_env()
     tag = args.tag or f"{'full' if args.full else '-'.join(tasks)}-b{budget}-s{''.join(map(str, seeds))}"
+    if options and not args.tag:  # a run with other task options must not overwrite the default run's files
+        tag += "-" + "-".join(f"{key}{value}" for key, value in sorted(options.items()))
     results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     from contextlib import ExitStack

@@ -108,8 +108,28 @@ def test_task_options_are_parsed_for_every_optimizer() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
     from common import parse_task_options
 
-    assert parse_task_options(["max_tokens=192", "swap_judge=no", "ratio=0.5"]) == {"max_tokens": 192, "swap_judge": "no", "ratio": 0.5}
+    assert parse_task_options(["max_tokens=192", "swap_judge=no", "ratio=0.5", "name=x"]) == {
+        "max_tokens": 192, "swap_judge": False, "ratio": 0.5, "name": "x"}
     import pytest
 
     with pytest.raises(SystemExit, match="NAME=VALUE"):
         parse_task_options(["max_tokens"])
+
+
+def test_task_options_reach_the_peers_command_line(tmp_path, monkeypatch) -> None:
+    seen: list[list[str]] = []
+
+    class Done:
+        returncode = 1
+
+    def fake_run(cmd, **kwargs):  # noqa: ANN001, ANN003
+        seen.append(list(cmd))
+        return Done()
+
+    monkeypatch.setattr(compare.subprocess, "run", fake_run)
+    ep = compare.Endpoint("http://127.0.0.1:1/v1", "m")
+    row = compare.run_peer("gepa", "pupa", 40, 0, ep, ep, {"n_train": 16}, tmp_path, {"max_tokens": 192})
+    assert "error" in row
+    cmd = seen[0]
+    assert cmd[cmd.index("--n-train") + 1] == "16"
+    assert cmd[cmd.index("--task-option") + 1] == "max_tokens=192"

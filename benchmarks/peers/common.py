@@ -36,7 +36,7 @@ DEFAULT_REFLECTION_MAX_TOKENS = 1024
 
 
 def parse_task_options(items: list[str] | None) -> dict[str, Any]:
-    """``["max_tokens=192", ...]`` -> ``{"max_tokens": 192}`` (ints and floats converted), the
+    """``["max_tokens=192", ...]`` -> ``{"max_tokens": 192}`` (ints, floats, true/false converted), the
     extra keyword arguments of a bundled task that ``compare.py --task-option`` passes on."""
     options: dict[str, Any] = {}
     for item in items or []:
@@ -44,6 +44,10 @@ def parse_task_options(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise SystemExit(f"--task-option {item!r}: write it as NAME=VALUE, e.g. max_tokens=192")
         value: Any = raw
+        flags = {"true": True, "yes": True, "false": False, "no": False}
+        if raw.strip().lower() in flags:
+            options[key.strip()] = flags[raw.strip().lower()]
+            continue
         for convert in (int, float):
             try:
                 value = convert(raw)

@@ -280,3 +280,49 @@ def test_definition_sets_propose_fresh_complete_sets_before_single_edits() -> No
     assert all(sets[0][lab] != sets[1][lab] for lab in LABELS)  # a whole new set, not an edit
     changed = [lab for lab in LABELS if sets[1][lab] != sets[2][lab]]
     assert changed == ["card_arrival"]  # then single-label edits, as with one set
+
+
+def test_a_later_set_keeps_the_parents_line_for_a_label_it_could_not_define() -> None:
+    def respond(messages):
+        label = messages[-1]["content"].rsplit("\n", 1)[-1].split(":")[0]
+        return f"{label}: ok" if label == "declined_transfer" else f"{label}: a fresh line about {label.replace('_', ' ')}"
+
+    lm = ScriptedLM(respond=respond)  # "ok" is a fragment: refused on every re-ask
+    proposer = EditProposer(lm, ReflectionConfig(definition_sets=2, max_resamples=1), labels=LABELS)
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+    proposer._definition_sets["classify"] = 1  # the first set was written earlier in the run
+    parent = join_sections("Classify.", {lab: f"old line about {lab}" for lab in LABELS}, [])
+    proposal = proposer.propose(Candidate({"classify": parent}), "classify",
+                                [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)],
+                                rng=random.Random(0), iteration=5)
+    definitions = split_sections(proposal.text or "")[1]
+    assert list(definitions) == LABELS
+    assert definitions["declined_transfer"] == "old line about declined_transfer"
+    assert definitions["card_arrival"].startswith("a fresh line")
+
+
+def test_every_ask_of_every_set_is_a_distinct_sample() -> None:
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about this"))
+    proposer = EditProposer(lm, ReflectionConfig(definition_sets=3), labels=LABELS)
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+    text = "Classify."
+    for iteration in range(1, 4):
+        proposal = proposer.propose(Candidate({"classify": text}), "classify",
+                                    [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)],
+                                    rng=random.Random(0), iteration=iteration)
+        text = proposal.text or text
+    keys = [(c.messages[-1]["content"], c.sample_index) for c in lm.calls]
+    assert len(lm.calls) == 9 and len(set(keys)) == 9
+
+
+def test_a_users_own_definitions_get_single_label_edits_even_with_several_sets() -> None:
+    lm = ScriptedLM(replies=["card_arrival: a card the customer ordered that has not come yet"])
+    proposer = EditProposer(lm, ReflectionConfig(definition_sets=3), labels=LABELS)
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+    mine = join_sections("Classify.", {lab: f"my own line about {lab}" for lab in LABELS}, [])
+    proposal = proposer.propose(Candidate({"classify": mine}), "classify",
+                                [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)],
+                                rng=random.Random(0), iteration=1)
+    definitions = split_sections(proposal.text or "")[1]
+    assert len(lm.calls) == 1
+    assert definitions["card_arrival"].startswith("a card") and definitions["declined_transfer"] == "my own line about declined_transfer"

@@ -171,7 +171,7 @@ class EditProposer:
             # the first set when the text has none; with ``definition_sets`` > 1, further fresh
             # sets replace the parent's (a user's own definitions are never replaced wholesale)
             self._definition_sets[module] = written + 1
-            return self._define_all(module, current, body, rules, labels, records, iteration)
+            return self._define_all(module, current, body, definitions, rules, labels, records, iteration)
         if (
             not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records)
             and self._described.get(module, 0) < 2
@@ -203,29 +203,41 @@ class EditProposer:
         return Proposal(module, None, tuple(attempts))
 
     def _define_all(
-        self, module: str, current: str, body: str, rules: list[str], labels: list[str],
+        self, module: str, current: str, body: str, previous: dict[str, str], rules: list[str], labels: list[str],
         records: Sequence[ModuleRecord], iteration: int,
     ) -> Proposal:
         """One definition per label with examples, in a single edit: the structure a
-        careful person would write first (a label list with what each label means)."""
+        careful person would write first (a label list with what each label means).
+        ``previous``: the parent's definitions, kept for a label whose new line is refused
+        (a later set must not lose a label the parent defined)."""
         definitions: dict[str, str] = {}
         attempts: list[Attempt] = []
         known = [t for texts in self._memory.values() for t in texts]
         for number, label in enumerate(labels):
             if not self._memory.get(label):
+                if label in previous:
+                    definitions[label] = previous[label]
                 continue  # a label without examples (e.g. a distractor) stays undefined
             request = self._messages(("define", label, None), current, records[0], labels)
             for resample in range(self.config.max_resamples + 1):
-                # a line that pastes a training text is re-asked here, alone: refusing the
-                # whole set for it would throw away the other labels' good lines
-                reply, line, reason = self._ask(request, iteration * 100 + number + 20 * resample)
+                # A refused line (one that pastes a training text, a fragment, a cut-off
+                # reply) is re-asked here, for that label alone: refusing the whole set for
+                # it would throw away the other labels' good lines. Sample indices of sets
+                # live in their own range, one block per iteration, so no two asks share a
+                # cached reply.
+                sample_index = _SET_SAMPLES + iteration * 100_000 + resample * 1000 + number
+                reply, line, reason = self._ask(request, sample_index)
                 if reason is None and self.rules.copies_training_input(line, current, known):
                     reason = "copied-training-input"
                 attempts.append(Attempt(reason, reply, line if reason is None else None))
                 if reason is None:
                     definitions[label] = line
                     break
-        if not definitions:
+                if reason == "lm-error":
+                    break  # the LM layer has already retried; asking again only repeats the failure
+            if label not in definitions and label in previous:
+                definitions[label] = previous[label]
+        if not definitions or definitions == previous:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
         new_text = join_sections(body, definitions, rules)
         reason = self.rules.check(new_text, parent_text=current, training_inputs=known)
@@ -367,6 +379,8 @@ class EditProposer:
         return _chat("\n".join(lines)), "Rule", grammar
 
 
+# sample indices of definition sets, above any other ask's: + iteration * 100_000 + resample * 1000 + label number
+_SET_SAMPLES = 1 << 40
 _TASK_LINE = re.compile(r"^\s*Task:", re.IGNORECASE)
 _OPTION_LETTER = re.compile(r"^\(?[A-Za-z]\)?$")
 _CLOSED_WORDS = {"yes", "no", "true", "false", "valid", "invalid", "plausible", "implausible"}

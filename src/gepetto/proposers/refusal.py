@@ -105,7 +105,7 @@ class RefusalRules:
     def copies_training_input(self, text: str, parent_text: str, training_inputs: Iterable[str]) -> bool:
         """True when ``text`` holds ``copy_ngram`` consecutive words of a training input
         that the parent text does not already hold."""
-        if self.copy_ngram <= 0:
+        if not self.enabled or self.copy_ngram <= 0:
             return False
         words = [w.lower() for w in _WORD.findall(text)]
         parent_grams = _ngrams([w.lower() for w in _WORD.findall(parent_text)], self.copy_ngram)

@@ -1,0 +1,134 @@
+"""How much one label-definition set varies from sample to sample, and what validation sees of it.
+
+The `edits` strategy's first edit on a classifier writes one definition per label from
+training examples. On banking-9 that single edit is where most of a run's gain comes
+from, so this script isolates it: it samples ``--samples`` complete definition sets from
+the reflection model (the same proposer and prompts a run uses, fresh samples each), and
+scores each one, the seed, and a hand-written definition list (one line per intent, what
+a careful person would write) on the training, validation and test splits.
+
+Read the result as: the spread of test scores across sets (what picking one set by luck
+costs), and whether the validation score ranks the sets the way test does (whether
+selection on 30 validation examples can recover it; see ``reflection.definition_sets``).
+
+    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b]
+
+Prints a table and writes benchmarks/results/definition_sets.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from gepetto.core.candidate import Candidate  # noqa: E402
+from gepetto.core.config import ReflectionConfig  # noqa: E402
+from gepetto.lm import make_lm  # noqa: E402
+from gepetto.lm.embedded import start_embedded  # noqa: E402
+from gepetto.proposers.edits import EditProposer  # noqa: E402
+from gepetto.systems.adapter import ModuleRecord, mean_score  # noqa: E402
+from gepetto.tasks import get_task  # noqa: E402
+from gepetto.tasks.banking import BANKING9_LABELS, DISTRACTOR, seed_instruction  # noqa: E402
+
+# Written by hand for banking-9 (not from its test queries): one line per intent that says
+# what the customer asks about and where it borders on its neighbours.
+HAND_WRITTEN = seed_instruction(list(BANKING9_LABELS) + [DISTRACTOR]) + """
+
+Label definitions:
+- card_arrival: the customer ordered a card and it has not arrived yet, or asks where their card is.
+- card_delivery_estimate: the customer asks how long card delivery takes or when a new card will be delivered, before any delay.
+- card_not_working: the card does not work, is not accepted or fails to pay, without a specific declined payment.
+- lost_or_stolen_card: the customer lost their card or it was stolen.
+- declined_transfer: a bank transfer (not a card payment) was declined or failed.
+- activate_my_card: how to activate or start using a new card.
+- card_swallowed: an ATM or cash machine kept (swallowed) the card.
+- compromised_card: someone else may have used the card or card details; fraud or unknown charges suspected.
+- pending_card_payment: a card payment shows as pending and has not gone through yet.
+- card_payment_declined: a card payment in a shop or online was declined."""
+
+
+def score(system, text: str, task) -> dict[str, float]:  # noqa: ANN001
+    candidate = Candidate({system.module: text})
+    return {split: mean_score(system, candidate, list(getattr(task, split))) for split in ("train", "val", "test")}
+
+
+def ranks(values: list[float]) -> list[float]:
+    """Average ranks (tied values share the mean of their positions): validation scores on
+    30 examples tie often, and arbitrary tie-breaking would invent an order."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            out[order[position]] = (start + end) / 2
+        start = end + 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--model", default="1.5b", help="embedded model: task and reflection")
+    args = p.parse_args(argv)
+    task = get_task("banking-9")
+    rows: list[dict] = []
+    started = time.monotonic()
+    with start_embedded(args.model) as server:
+        lm = make_lm(base_url=server.base_url, model=server.model, cache=False, timeout_s=300)
+        system = task.make_system(lm)
+        rows.append({"name": "seed", **score(system, system.seed_instruction, task)})
+        print(rows[-1], flush=True)
+        rows.append({"name": "hand-written", **score(system, HAND_WRITTEN, task), "text": HAND_WRITTEN})
+        print(rows[-1], flush=True)
+        first = task.train[0]
+        failure = [ModuleRecord(system.module, {"input": first["text"]}, "", "wrong", 0.0, first["label"])]
+        for sample in range(args.samples):
+            proposer = EditProposer(lm, ReflectionConfig(), use_grammar=True)
+            proposer.prime(system.labelled_inputs(task.train))
+            proposal = proposer.propose(
+                Candidate(system.seed_candidate), system.module, failure, rng=random.Random(sample), iteration=1 + sample,
+            )
+            if proposal.text is None:
+                rows.append({"name": f"set {sample}", "refused": [a.refusal for a in proposal.attempts]})
+            else:
+                rows.append({"name": f"set {sample}", **score(system, proposal.text, task), "text": proposal.text})
+            print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
+    sets = [r for r in rows if r["name"].startswith("set") and "test" in r]
+    summary: dict = {}
+    if sets:
+        tests = [r["test"] for r in sets]
+        summary = {"sets": len(sets), "test_mean": statistics.fmean(tests), "test_min": min(tests), "test_max": max(tests),
+                   "test_of_best_val": max(sets, key=lambda r: (r["val"], -sets.index(r)))["test"]}
+        if len(sets) > 2:
+            summary["val_test_rank_corr"] = statistics.correlation(ranks([r["val"] for r in sets]), ranks(tests))
+    print()
+    print("| instruction | train (30) | val (30) | test (100) |")
+    print("|---|---|---|---|")
+    for r in rows:
+        if "test" in r:
+            print(f"| {r['name']} | {r['train']:.3f} | {r['val']:.3f} | {r['test']:.3f} |")
+        else:
+            print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
+    print(summary)
+    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples,
+            "wall_s": time.monotonic() - started, "machine": f"{platform.machine()}"}
+    out = ROOT / "benchmarks" / "results" / "definition_sets.json"
+    out.write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
