@@ -214,28 +214,13 @@ class EditProposer:
         attempts: list[Attempt] = []
         known = [t for texts in self._memory.values() for t in texts]
         for number, label in enumerate(labels):
-            if not self._memory.get(label):
-                if label in previous:
-                    definitions[label] = previous[label]
-                continue  # a label without examples (e.g. a distractor) stays undefined
-            request = self._messages(("define", label, None), current, records[0], labels)
-            for resample in range(self.config.max_resamples + 1):
-                # A refused line (one that pastes a training text, a fragment, a cut-off
-                # reply) is re-asked here, for that label alone: refusing the whole set for
-                # it would throw away the other labels' good lines. Sample indices of sets
-                # live in their own range, one block per iteration, so no two asks share a
-                # cached reply.
-                sample_index = _SET_SAMPLES + iteration * 100_000 + resample * 1000 + number
-                reply, line, reason = self._ask(request, sample_index)
-                if reason is None and self.rules.copies_training_input(line, current, known):
-                    reason = "copied-training-input"
-                attempts.append(Attempt(reason, reply, line if reason is None else None))
-                if reason is None:
-                    definitions[label] = line
-                    break
-                if reason == "lm-error":
-                    break  # the LM layer has already retried; asking again only repeats the failure
-            if label not in definitions and label in previous:
+            line = None
+            if self._memory.get(label):  # a label without examples (e.g. a distractor) is not asked for
+                request = self._messages(("define", label, None), current, records[0], labels)
+                line = self._define_one(request, iteration, number, current, known, attempts)
+            if line is not None:
+                definitions[label] = line
+            elif label in previous:
                 definitions[label] = previous[label]
         if not definitions or definitions == previous:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
@@ -245,6 +230,27 @@ class EditProposer:
             attempts.append(Attempt(reason, new_text))
             return Proposal(module, None, tuple(attempts))
         return Proposal(module, new_text, tuple(attempts))
+
+    def _define_one(
+        self, request: tuple[list[dict[str, str]], str, str | None], iteration: int, number: int,
+        current: str, known: list[str], attempts: list[Attempt],
+    ) -> str | None:
+        """One label's line of a definition set (``number``: the label's place), or None. A refused line (one that pastes a
+        training text, a fragment, a cut-off reply) is re-asked for that label alone:
+        refusing the whole set for it would throw away the other labels' good lines. Sample
+        indices of sets live in their own range, one block per iteration, so no two asks
+        share a cached reply. Every ask is recorded in ``attempts``."""
+        for resample in range(self.config.max_resamples + 1):
+            sample_index = _SET_SAMPLES + iteration * 100_000 + resample * 1000 + number
+            reply, line, reason = self._ask(request, sample_index)
+            if reason is None and self.rules.copies_training_input(line, current, known):
+                reason = "copied-training-input"
+            attempts.append(Attempt(reason, reply, line if reason is None else None))
+            if reason is None:
+                return line
+            if reason == "lm-error":
+                break  # the LM layer has already retried; asking again only repeats the failure
+        return None
 
     def _describe(
         self, module: str, current: str, body: str, definitions: dict[str, str], rules: list[str],
