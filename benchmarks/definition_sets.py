@@ -11,7 +11,14 @@ Read the result as: the spread of test scores across sets (what picking one set 
 costs), and whether the validation score ranks the sets the way test does (whether
 selection on 30 validation examples can recover it; see ``reflection.definition_sets``).
 
-    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b]
+With ``--likelihood`` it also scores each instruction by the task model's mean
+log-probability of the gold label (``gepetto.systems.likelihood``) on each split, and
+compares selection rules over every group of ``--choose`` sets: pick the set with the best
+validation accuracy, the best training log-probability, or the best training + validation
+log-probability, and report the mean test accuracy each rule would get, against picking
+at random.
+
+    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3]
 
 Prints a table and writes benchmarks/results/definition_sets.json.
 """
@@ -19,10 +26,12 @@ Prints a table and writes benchmarks/results/definition_sets.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +45,7 @@ from gepetto.lm import make_lm  # noqa: E402
 from gepetto.lm.embedded import start_embedded  # noqa: E402
 from gepetto.proposers.edits import EditProposer  # noqa: E402
 from gepetto.systems.adapter import ModuleRecord, mean_score  # noqa: E402
+from gepetto.systems.likelihood import answer_logprobs, mean_logprob  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.banking import BANKING9_LABELS, DISTRACTOR, seed_instruction  # noqa: E402
 
@@ -56,9 +66,37 @@ Label definitions:
 - card_payment_declined: a card payment in a shop or online was declined."""
 
 
-def score(system, text: str, task) -> dict[str, float]:  # noqa: ANN001
+SPLITS = ("train", "val", "test")
+
+
+def score(system, text: str, task, likelihood: bool = False) -> dict[str, float]:  # noqa: ANN001
     candidate = Candidate({system.module: text})
-    return {split: mean_score(system, candidate, list(getattr(task, split))) for split in ("train", "val", "test")}
+    out = {split: mean_score(system, candidate, list(getattr(task, split))) for split in SPLITS}
+    if likelihood:
+        for split in SPLITS:
+            out[f"{split}_logp"] = mean_logprob(answer_logprobs(system, candidate, list(getattr(task, split))))
+        n_train, n_val = len(task.train), len(task.val)
+        out["trainval_logp"] = (out["train_logp"] * n_train + out["val_logp"] * n_val) / (n_train + n_val)
+    return out
+
+
+def selection_rules(sets: list[dict], choose: int) -> dict[str, float]:
+    """Mean test accuracy of the set each rule picks, over every group of ``choose`` sets
+    (ties broken towards the earlier sample, as a run would keep the first)."""
+    rules = {"random": None, "val_acc": "val", "train_logp": "train_logp", "trainval_logp": "trainval_logp"}
+    picked: dict[str, list[float]] = {name: [] for name in rules}
+    for group in itertools.combinations(range(len(sets)), choose):
+        for name, key in rules.items():
+            if key is None:
+                picked[name].append(statistics.fmean(sets[i]["test"] for i in group))
+            else:
+                best = max(group, key=lambda i: (sets[i][key], -i))
+                picked[name].append(sets[best]["test"])
+    out = {f"test_by_{name}": statistics.fmean(values) for name, values in picked.items()}
+    out["test_by_oracle"] = statistics.fmean(
+        max(sets[i]["test"] for i in group) for group in itertools.combinations(range(len(sets)), choose)
+    )
+    return out
 
 
 def ranks(values: list[float]) -> list[float]:
@@ -81,16 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--model", default="1.5b", help="embedded model: task and reflection")
+    p.add_argument("--likelihood", action="store_true", help="also score gold-label log-probability per split")
+    p.add_argument("--choose", type=int, default=3, help="group size for the selection-rule comparison")
+    p.add_argument("--out", default="definition_sets.json", help="file name under benchmarks/results/")
     args = p.parse_args(argv)
+    lik = args.likelihood
     task = get_task("banking-9")
     rows: list[dict] = []
     started = time.monotonic()
     with start_embedded(args.model) as server:
         lm = make_lm(base_url=server.base_url, model=server.model, cache=False, timeout_s=300)
         system = task.make_system(lm)
-        rows.append({"name": "seed", **score(system, system.seed_instruction, task)})
+        rows.append({"name": "seed", **score(system, system.seed_instruction, task, lik)})
         print(rows[-1], flush=True)
-        rows.append({"name": "hand-written", **score(system, HAND_WRITTEN, task), "text": HAND_WRITTEN})
+        rows.append({"name": "hand-written", **score(system, HAND_WRITTEN, task, lik), "text": HAND_WRITTEN})
         print(rows[-1], flush=True)
         first = task.train[0]
         failure = [ModuleRecord(system.module, {"input": first["text"]}, "", "wrong", 0.0, first["label"])]
@@ -103,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             if proposal.text is None:
                 rows.append({"name": f"set {sample}", "refused": [a.refusal for a in proposal.attempts]})
             else:
-                rows.append({"name": f"set {sample}", **score(system, proposal.text, task), "text": proposal.text})
+                rows.append({"name": f"set {sample}", **score(system, proposal.text, task, lik), "text": proposal.text})
             print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
     sets = [r for r in rows if r["name"].startswith("set") and "test" in r]
     summary: dict = {}
@@ -113,18 +155,26 @@ def main(argv: list[str] | None = None) -> int:
                    "test_of_best_val": max(sets, key=lambda r: (r["val"], -sets.index(r)))["test"]}
         if len(sets) > 2:
             summary["val_test_rank_corr"] = statistics.correlation(ranks([r["val"] for r in sets]), ranks(tests))
+            if lik:
+                for key in ("train_logp", "val_logp", "trainval_logp", "test_logp"):
+                    summary[f"{key}_test_rank_corr"] = statistics.correlation(ranks([r[key] for r in sets]), ranks(tests))
+        if lik and len(sets) >= args.choose:
+            summary.update(selection_rules(sets, args.choose))
     print()
-    print("| instruction | train (30) | val (30) | test (100) |")
-    print("|---|---|---|---|")
+    logp_head = " train logp | val logp | test logp |" if lik else ""
+    print("| instruction | train (30) | val (30) | test (100) |" + logp_head)
+    print("|---|---|---|---|" + ("---|---|---|" if lik else ""))
     for r in rows:
         if "test" in r:
-            print(f"| {r['name']} | {r['train']:.3f} | {r['val']:.3f} | {r['test']:.3f} |")
+            logp = f" {r['train_logp']:.3f} | {r['val_logp']:.3f} | {r['test_logp']:.3f} |" if lik else ""
+            print(f"| {r['name']} | {r['train']:.3f} | {r['val']:.3f} | {r['test']:.3f} |" + logp)
         else:
             print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
     print(summary)
-    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples,
-            "wall_s": time.monotonic() - started, "machine": f"{platform.machine()}"}
-    out = ROOT / "benchmarks" / "results" / "definition_sets.json"
+    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik,
+            "wall_s": time.monotonic() - started,
+            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(), "machine": f"{platform.machine()}"}
+    out = ROOT / "benchmarks" / "results" / args.out
     out.write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
     print(f"wrote {out.relative_to(ROOT)}")
     return 0

@@ -34,19 +34,21 @@ def ok(
     completion_tokens: int = 3,
     model: str = "fake-model",
     delay_s: float = 0.0,
+    logprobs: list[float] | None = None,
 ) -> Reply:
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text},
+        "finish_reason": finish_reason,
+    }
+    if logprobs is not None:
+        choice["logprobs"] = {"content": [{"token": f"t{i}", "logprob": lp} for i, lp in enumerate(logprobs)]}
     return Reply(
         body={
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": finish_reason,
-                }
-            ],
+            "choices": [choice],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

@@ -272,3 +272,34 @@ def test_closed_cache_raises(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(LMError, match="closed"):
         store.get("k")
+
+
+def test_logprobs_survive_the_cache(cache: ResponseCache) -> None:
+    stored = Completion(text="yes", logprobs=(-0.1, -0.2))
+    cache.put("k1", "id", stored)
+    cache.put("k2", "id", Completion(text="no"))
+    assert cache.get("k1").logprobs == (-0.1, -0.2)  # type: ignore[union-attr]
+    assert cache.get("k2").logprobs is None  # type: ignore[union-attr]
+
+
+def test_a_cache_written_before_logprobs_keeps_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(str(path))
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    conn.execute(
+        "CREATE TABLE responses (key TEXT PRIMARY KEY, identity TEXT NOT NULL, text TEXT NOT NULL,"
+        " finish_reason TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+        " latency_s REAL NOT NULL, model TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+    conn.execute("INSERT INTO responses VALUES ('old', 'id', 'kept', 'stop', 1, 1, 0.1, 'm', 0)")
+    conn.commit()
+    conn.close()
+    upgraded = ResponseCache(path)
+    try:
+        hit = upgraded.get("old")
+        assert hit is not None and hit.text == "kept" and hit.logprobs is None
+        upgraded.put("new", "id", Completion(text="x", logprobs=(-1.0,)))
+        assert upgraded.get("new").logprobs == (-1.0,)  # type: ignore[union-attr]
+    finally:
+        upgraded.close()

@@ -409,3 +409,24 @@ def test_backoff_full_jitter_is_bounded() -> None:
     for attempt in range(8):
         assert 0.0 <= policy.delay(attempt) <= min(4.0, 2.0**attempt)
     assert policy.delay(0, retry_after=99.0) == 10.0
+
+
+# ---------------------------------------------------------------- logprobs
+
+
+def test_token_logprobs_are_parsed_when_sent(server: FakeOpenAIServer) -> None:
+    server.push(ok("card_arrival", logprobs=[-0.25, -0.5, 0.0]))
+    completion = make(server).complete(MSGS, logprobs=True, top_logprobs=1)
+    assert completion.logprobs == (-0.25, -0.5, 0.0)
+    body = server.chat_requests[0].body
+    assert body["logprobs"] is True and body["top_logprobs"] == 1
+
+
+def test_logprobs_absent_or_malformed_are_none_not_an_error(server: FakeOpenAIServer) -> None:
+    server.push(ok("plain"))
+    assert make(server).complete(MSGS).logprobs is None
+    bad = ok("odd")
+    bad.body["choices"][0]["logprobs"] = {"content": [{"token": "x"}]}  # no logprob value
+    server.push(bad)
+    completion = make(server).complete(MSGS)
+    assert completion.text == "odd" and completion.logprobs is None

@@ -26,6 +26,10 @@ class Completion:
     text as possibly incomplete (see :attr:`truncated`).
     ``retries`` counts the failed attempts (429, 5xx, timeouts, ...) that preceded this
     successful one, so accounting can show how flaky an endpoint was.
+    ``logprobs``: the natural-log probability of each reply token, when the request asked
+    for them (``logprobs=True``) and the server sent them; ``None`` otherwise. They are
+    what :mod:`gepetto.systems.likelihood` reads to score how likely a model finds a gold
+    answer.
     """
 
     text: str
@@ -36,6 +40,7 @@ class Completion:
     cached: bool = False
     model: str = ""
     retries: int = 0
+    logprobs: tuple[float, ...] | None = None
 
     @property
     def truncated(self) -> bool:

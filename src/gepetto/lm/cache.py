@@ -131,9 +131,13 @@ class ResponseCache:
                     completion_tokens INTEGER NOT NULL,
                     latency_s REAL NOT NULL,
                     model TEXT NOT NULL,
-                    created_at REAL NOT NULL
+                    created_at REAL NOT NULL,
+                    logprobs TEXT
                 )"""
             )
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+            if "logprobs" not in columns:  # a cache written before replies carried logprobs: keep its entries
+                conn.execute("ALTER TABLE responses ADD COLUMN logprobs TEXT")
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -149,13 +153,13 @@ class ResponseCache:
         conn = self._connection()
         with self._lock:
             row = conn.execute(
-                "SELECT text, finish_reason, prompt_tokens, completion_tokens, latency_s, model"
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens, latency_s, model, logprobs"
                 " FROM responses WHERE key=?",
                 (key,),
             ).fetchone()
         if row is None:
             return None
-        text, finish_reason, prompt_tokens, completion_tokens, latency_s, model = row
+        text, finish_reason, prompt_tokens, completion_tokens, latency_s, model, logprobs = row
         return Completion(
             text=text,
             finish_reason=finish_reason,
@@ -163,6 +167,7 @@ class ResponseCache:
             completion_tokens=completion_tokens,
             latency_s=latency_s,
             model=model,
+            logprobs=tuple(json.loads(logprobs)) if logprobs else None,
         )
 
     def put(self, key: str, identity: str, completion: Completion) -> None:
@@ -170,8 +175,8 @@ class ResponseCache:
         with self._lock:
             conn.execute(
                 "INSERT OR REPLACE INTO responses (key, identity, text, finish_reason,"
-                " prompt_tokens, completion_tokens, latency_s, model, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " prompt_tokens, completion_tokens, latency_s, model, created_at, logprobs)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     identity,
@@ -182,6 +187,7 @@ class ResponseCache:
                     completion.latency_s,
                     completion.model,
                     time.time(),
+                    json.dumps(list(completion.logprobs)) if completion.logprobs is not None else None,
                 ),
             )
 

@@ -536,6 +536,7 @@ class OpenAICompatibleLM:
             latency_s=latency_s,
             cached=False,
             model=str(data.get("model") or self.model),
+            logprobs=_token_logprobs(choice.get("logprobs")),
         )
 
     def _status_error(self, response: httpx.Response, key: str | None, *, endpoint: str) -> LMError:
@@ -639,6 +640,24 @@ def _is_refused(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return "refused" in str(exc).lower()
+
+
+def _token_logprobs(value: Any) -> tuple[float, ...] | None:
+    """Per-token log-probabilities of an OpenAI-format ``choice.logprobs`` object
+    (``{"content": [{"token": ..., "logprob": ...}, ...]}``); ``None`` when absent or not
+    in that shape (a server that ignores ``logprobs`` is not an error here; the caller
+    that needs them says so)."""
+    if not isinstance(value, dict) or not isinstance(value.get("content"), list):
+        return None
+    out: list[float] = []
+    for item in value["content"]:
+        if not isinstance(item, dict):
+            return None
+        try:
+            out.append(float(item["logprob"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+    return tuple(out)
 
 
 def _as_int(value: Any) -> int:

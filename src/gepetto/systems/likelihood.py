@@ -1,0 +1,91 @@
+"""How likely the task model finds the gold answer: a graded signal for comparing instructions.
+
+Why: on a classifier's 30 validation examples, accuracy moves in steps of 1/30, and two
+instructions whose test accuracy differs by several points often tie or swap there. The
+task model's log-probability of the gold label under an instruction uses the same examples
+but is graded: it moves when an instruction makes the right answer more (or less) likely
+even where the greedy answer does not flip yet. It is only meaningful where the reply *is*
+the answer (a label, a short value), not where the answer follows free-form reasoning.
+
+How: one request per example with a grammar that admits only the gold answer, asking for
+the reply's token log-probabilities. llama.cpp's server reports each forced token's
+probability from the model's own distribution (before the grammar is applied), so their
+sum is log p(gold answer | instruction, input), the end-of-reply token included, from one
+short call. Endpoints that do not support ``grammar`` and ``logprobs`` together raise a
+clear :class:`~gepetto.lm.base.LMError`.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Mapping, Sequence
+
+from gepetto.core.candidate import Candidate
+from gepetto.lm.base import LM, LMError, Message
+
+
+class LikelihoodUnsupported(LMError):
+    """The endpoint cannot score a given answer (no logprobs, or the grammar is ignored)."""
+
+
+def forcing_grammar(answer: str) -> str:
+    """A GBNF grammar whose only sentence is ``answer``."""
+    escaped = answer.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'root ::= "{escaped}"'
+
+
+def answer_logprob(lm: LM, messages: Sequence[Message], answer: str) -> float:
+    """Natural-log probability that ``lm`` replies exactly ``answer`` to ``messages``."""
+    if not answer:
+        raise ValueError("answer_logprob needs a non-empty answer")
+    completion = lm.complete(
+        messages, temperature=0.0, max_tokens=len(answer) + 8,
+        logprobs=True, top_logprobs=1, grammar=forcing_grammar(answer),
+    )
+    if completion.logprobs is None or not completion.logprobs:
+        raise LikelihoodUnsupported(
+            "the endpoint returned no token logprobs; gold-answer likelihood needs a server that supports "
+            "`logprobs` and a `grammar` parameter (llama.cpp's llama-server, e.g. the embedded model)"
+        )
+    if completion.text != answer:
+        raise LikelihoodUnsupported(
+            f"the endpoint did not follow the forcing grammar (asked for {answer!r}, got {completion.text[:80]!r}); "
+            "gold-answer likelihood needs a server that supports the `grammar` parameter (llama.cpp's llama-server)"
+        )
+    return math.fsum(completion.logprobs)
+
+
+def answer_logprobs(
+    system: Any, candidate: Candidate | Mapping[str, str], examples: Sequence[Any], *, concurrency: int = 4,
+) -> list[float | None]:
+    """Gold-answer log-probability per example for a single-module system (a
+    :class:`~gepetto.systems.prompt_system.PromptSystem`: ``messages``, ``expected``,
+    ``module`` and ``lm``). ``None`` for an example without a gold answer or whose call
+    failed after the LM layer's retries: a comparison should use the examples every
+    candidate has a value for."""
+    if getattr(system, "expected", None) is None:
+        raise ValueError("gold-answer likelihood needs a system that knows each example's expected answer (`expected=`)")
+    instruction = candidate[system.module]
+
+    def one(example: Any) -> float | None:
+        answer = system.expected(example)
+        if not answer:
+            return None
+        try:
+            return answer_logprob(system.lm, system.messages(instruction, example), str(answer))
+        except LikelihoodUnsupported:
+            raise  # the endpoint cannot do this at all: say so once, not per example
+        except LMError:
+            return None
+
+    if len(examples) <= 1 or concurrency <= 1:
+        return [one(ex) for ex in examples]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(examples))) as pool:
+        return list(pool.map(one, examples))
+
+
+def mean_logprob(values: Sequence[float | None]) -> float:
+    """Mean over the examples that have a value (``nan`` if none)."""
+    present = [v for v in values if v is not None]
+    return math.fsum(present) / len(present) if present else math.nan
