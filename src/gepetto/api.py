@@ -117,6 +117,8 @@ def optimize(
             )
             if hasattr(system, "labelled_inputs"):
                 proposer.prime(system.labelled_inputs(trainset))
+            if config.reflection.definition_choice == "likelihood" and config.reflection.definition_sets > 1:
+                proposer.likelihood = _validation_likelihood(system, valset, seed)
         else:
             proposer = ReflectiveProposer(reflection_lm, config.reflection, perfect_score=config.perfect_score)
     stop = stop or StopFlag()
@@ -163,6 +165,26 @@ def optimize(
 
         result = replace(result, lm_usage=usage.as_dict())
     return result
+
+
+def _validation_likelihood(system: System, valset: Sequence[Any], seed: Mapping[str, str]) -> Any:
+    """``reflection.definition_choice: likelihood``: a text -> (mean gold-label
+    log-probability over the validation examples, calls spent), for EditProposer."""
+    from gepetto.systems.likelihood import answer_logprobs, mean_logprob
+
+    if getattr(system, "expected", None) is None or not hasattr(system, "messages") or not hasattr(system, "module"):
+        raise ValueError(
+            "reflection.definition_choice 'likelihood' scores gold labels with the task model: it needs a "
+            "single-module PromptSystem that knows each example's answer (expected=...); use "
+            "definition_choice: validation for other systems"
+        )
+    examples = list(valset)
+
+    def score(text: str) -> tuple[float, int]:
+        values = answer_logprobs(system, Candidate({**seed, system.module: text}), examples)  # type: ignore[attr-defined]
+        return mean_logprob(values), len(examples)
+
+    return score
 
 
 STOP_FILE = "STOP"

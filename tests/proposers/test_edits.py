@@ -326,3 +326,107 @@ def test_a_users_own_definitions_get_single_label_edits_even_with_several_sets()
     definitions = split_sections(proposal.text or "")[1]
     assert len(lm.calls) == 1
     assert definitions["card_arrival"].startswith("a card") and definitions["declined_transfer"] == "my own line about declined_transfer"
+
+
+class _LikelihoodTaskLM:
+    """A task model that answers a query right, and finds its gold label likely, only when
+    the label's definition in the instruction says 'clearly'; it honours forcing grammars
+    and returns logprobs as llama-server does."""
+
+    identity = "fake|task"
+
+    def __init__(self) -> None:
+        self.forced = 0
+
+    def _good(self, instruction: str, label: str) -> bool:
+        return "clearly" in split_sections(instruction)[1].get(label, "")
+
+    def complete(self, messages, **params):  # noqa: ANN001, ANN003, ANN201
+        from gepetto.lm.base import Completion
+
+        instruction, query = messages[0]["content"], messages[-1]["content"]
+        truth = query.split(" about ")[1]
+        if "grammar" in params:
+            self.forced += 1
+            answer = params["grammar"].split('"')[1]
+            return Completion(text=answer, logprobs=(-0.1 if self._good(instruction, answer) else -2.0, -0.01))
+        return Completion(text=truth if self._good(instruction, truth) else LABELS[0])
+
+    async def acomplete(self, messages, **params):  # noqa: ANN001, ANN003, ANN201
+        return self.complete(messages, **params)
+
+
+def _set_writer() -> ScriptedLM:
+    """Writes complete definition sets in turn: the second of every three is the good one."""
+    calls = iter(range(10_000))
+
+    def respond(messages):
+        label = messages[-1]["content"].rsplit("\n", 1)[-1].split(":")[0]
+        n = next(calls)
+        word = "clearly" if (n // len(LABELS)) % 3 == 1 else "vaguely"
+        return f"{label}: texts {word} about {label.replace('_', ' ')} matters, sample {n}"
+
+    return ScriptedLM(respond=respond)
+
+
+def test_likelihood_choice_proposes_the_most_likely_of_several_sets() -> None:
+    scored: list[str] = []
+
+    def likelihood(text: str) -> tuple[float, int]:
+        scored.append(text)
+        return (-0.5 if "clearly" in text else -1.5), 10
+
+    lm = _set_writer()
+    proposer = EditProposer(lm, ReflectionConfig(definition_sets=3, definition_choice="likelihood"), labels=LABELS,
+                            likelihood=likelihood)
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+    failure = [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)]
+    proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify", failure, rng=random.Random(0), iteration=1)
+    assert len(scored) == 3 and proposal.rollouts == 30
+    assert all("clearly" in line for line in split_sections(proposal.text or "")[1].values())
+    assert [a.refusal for a in proposal.attempts].count("less-likely") == 2
+    assert len({c.sample_index for c in lm.calls}) == 9  # every set is a fresh sample
+    # the sets were written at once: the next edit is a single-label one
+    after = proposer.propose(Candidate({"classify": proposal.text or ""}), "classify", failure, rng=random.Random(0), iteration=2)
+    assert len(lm.calls) == 10 and after.rollouts == 0
+
+
+def test_likelihood_choice_falls_back_when_the_endpoint_cannot_score() -> None:
+    from gepetto.systems.likelihood import LikelihoodUnsupported
+
+    def likelihood(text: str) -> tuple[float, int]:
+        raise LikelihoodUnsupported("the endpoint returned no token logprobs")
+
+    proposer = EditProposer(_set_writer(), ReflectionConfig(definition_sets=3, definition_choice="likelihood"),
+                            labels=LABELS, likelihood=likelihood)
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+    failure = [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)]
+    proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify", failure, rng=random.Random(0), iteration=1)
+    assert proposal.text is not None and proposer.likelihood is None
+    assert "likelihood-unsupported" in [a.refusal for a in proposal.attempts]
+
+
+def test_a_run_with_likelihood_choice_charges_its_checks_and_finds_the_good_set() -> None:
+    data = [{"text": f"query {i} about {lab}", "label": lab} for i in range(4) for lab in LABELS]
+    metric = LabelMetric(LABELS)
+    task_lm = _LikelihoodTaskLM()
+    system = PromptSystem(task_lm, "Classify the query.", lambda ex: ex["text"],
+                          lambda ex, reply: metric(ex["label"], reply), module="classify", expected=lambda ex: ex["label"])
+    config = Config(max_rollouts=80, minibatch_size=3,
+                    reflection=ReflectionConfig(strategy="edits", definition_sets=3, definition_choice="likelihood"))
+    result = optimize(system, data, data[:9], reflection_lm=_set_writer(), config=config)
+    assert result.best_score == 1.0 and result.seed_score < 0.5
+    assert all("clearly" in line for line in split_sections(result.best_candidate["classify"])[1].values())
+    assert result.rollouts_by_kind.get("proposal-check") == task_lm.forced == 3 * 9
+
+
+def test_likelihood_choice_needs_a_system_that_knows_the_answers() -> None:
+    import pytest
+
+    system = PromptSystem(ScriptedLM(replies=["x"], cycle=True), "Classify.", lambda ex: ex["text"],
+                          lambda ex, reply: 0.0, module="classify")
+    config = Config(max_rollouts=40, reflection=ReflectionConfig(strategy="edits", definition_sets=2,
+                                                                 definition_choice="likelihood"))
+    data = [{"text": f"q{i}", "label": "a"} for i in range(6)]
+    with pytest.raises(ValueError, match="expected"):
+        optimize(system, data, data, reflection_lm=ScriptedLM(replies=["x"], cycle=True), config=config)

@@ -56,6 +56,13 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: complete label-definition sets written (fresh samples) before single-label "
         "edits; each competes on validation, since one set's test score varies by several points from sample to sample",
     )
+    definition_choice: Literal["validation", "likelihood"] = Field(
+        "validation",
+        description="with definition_sets > 1: 'validation' lets each set compete as its own child (minibatch gate, "
+        "validation); 'likelihood' samples all sets in the first edit and proposes the one under which the task model "
+        "finds the validation examples' gold labels most likely (one short forced call per example and set, charged "
+        "as rollouts; needs an endpoint with logprobs and grammar, e.g. the embedded llama-server)",
+    )
 
 
 class Config(_Strict):

@@ -460,6 +460,8 @@ class Engine:
             records = [self._module_records(r, module, self.trainset[i]) for i, r in zip(batch, parent_results)]
             flat = [rec for group in records for rec in group]
             proposal = self.proposer.propose(parent_candidate, module, flat, rng=self.rng, iteration=state.iteration)
+            if getattr(proposal, "rollouts", 0):  # the proposer's own checks of its samples
+                state.budget.spend(proposal.rollouts, "proposal-check")
             refusals.extend(a.refusal for a in proposal.attempts if a.refusal)
             self._count_reflection(state, proposal)
             if proposal.text is not None:

@@ -22,11 +22,16 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A new text for one module, or ``text=None`` with the reason every attempt was refused."""
+    """A new text for one module, or ``text=None`` with the reason every attempt was refused.
+
+    ``rollouts``: task-model calls the proposer made itself to choose among its own samples
+    (e.g. the gold-label likelihood of several definition sets); the engine charges them to
+    the budget like any other rollout."""
 
     module: str
     text: str | None
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+    rollouts: int = 0  # task-model calls the proposer spent checking its samples (charged to the budget)
 
     @property
     def refusal(self) -> str | None:

@@ -20,10 +20,11 @@ here in code, and the edit is applied by code, so the instruction keeps its stru
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from gepetto.core.candidate import Candidate
 from gepetto.core.config import ReflectionConfig
@@ -31,7 +32,10 @@ from gepetto.lm.base import LM, LMError
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
+from gepetto.systems.likelihood import LikelihoodUnsupported
 from gepetto.systems.metrics import LabelMetric
+
+_log = logging.getLogger(__name__)
 
 DEFINITIONS_HEADER = "Label definitions:"
 RULES_HEADER = "Rules:"
@@ -108,6 +112,9 @@ class EditProposer:
     define_all_first: bool = True
     describe_first: bool = True
     rules: RefusalRules = field(default_factory=lambda: RefusalRules(copy_ngram=5))
+    # definition_choice "likelihood": text of the module -> (mean gold-label log-probability
+    # on the validation examples, task-model calls it cost); set by gepetto.optimize
+    likelihood: Callable[[str], tuple[float, int]] | None = None
     # expected answer -> training input texts, per module (a program's modules expect
     # different things); ``_primed`` seeds every module's memory
     _memory: dict[str, list[str]] = field(default_factory=dict)
@@ -167,7 +174,15 @@ class EditProposer:
         labels = self._label_set()
         body, definitions, rules = split_sections(current)
         written = self._definition_sets.get(module, 0)
-        if labels and self.define_all_first and (not definitions or 0 < written < self.config.definition_sets):
+        sets = self.config.definition_sets
+        if (
+            labels and self.define_all_first and not definitions and not written and sets > 1
+            and self.config.definition_choice == "likelihood" and self.likelihood is not None
+        ):
+            # all sets now, the most likely one proposed: they do not compete as children
+            self._definition_sets[module] = sets
+            return self._define_most_likely(module, current, body, rules, labels, records, iteration)
+        if labels and self.define_all_first and (not definitions or 0 < written < sets):
             # the first set when the text has none; with ``definition_sets`` > 1, further fresh
             # sets replace the parent's (a user's own definitions are never replaced wholesale)
             self._definition_sets[module] = written + 1
@@ -202,9 +217,45 @@ class EditProposer:
                 return Proposal(module, new_text, tuple(attempts))
         return Proposal(module, None, tuple(attempts))
 
+    def _define_most_likely(
+        self, module: str, current: str, body: str, rules: list[str], labels: list[str],
+        records: Sequence[ModuleRecord], iteration: int,
+    ) -> Proposal:
+        """``definition_sets`` fresh sets, each scored by the task model's mean log-probability
+        of the validation examples' gold labels under it; the most likely set is proposed.
+        Why: which of several sampled sets is best varies by several test points, and 0/1
+        accuracy on 30 validation examples ranks them only loosely; the likelihood is a
+        graded signal from the same examples (see the README's measurement)."""
+        assert self.likelihood is not None
+        attempts: list[Attempt] = []
+        scored: list[tuple[float, int, str]] = []
+        spent = 0
+        for number in range(self.config.definition_sets):
+            sample = self._define_all(module, current, body, {}, rules, labels, records, iteration, set_number=number)
+            attempts.extend(sample.attempts)
+            if sample.text is None or any(text == sample.text for _, _, text in scored):
+                continue
+            try:
+                value, cost = self.likelihood(sample.text)
+            except LikelihoodUnsupported as exc:
+                # the endpoint cannot score answers: say so once, then write one set at a time
+                _log.warning("definition_choice 'likelihood' is off for this run: %s", exc)
+                self.likelihood = None
+                attempts.append(Attempt("likelihood-unsupported", str(exc), None))
+                return Proposal(module, sample.text, tuple(attempts), rollouts=spent)
+            spent += cost
+            scored.append((value, -number, sample.text))
+        if not scored:
+            return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),), rollouts=spent)
+        best = max(scored, key=lambda item: (item[0] == item[0], item[0], item[1]))  # nan (no value) ranks last
+        for value, _, text in scored:
+            if text != best[2]:
+                attempts.append(Attempt("less-likely", f"mean gold-label log-probability {value:.3f} < {best[0]:.3f}", None))
+        return Proposal(module, best[2], tuple(attempts), rollouts=spent)
+
     def _define_all(
         self, module: str, current: str, body: str, previous: dict[str, str], rules: list[str], labels: list[str],
-        records: Sequence[ModuleRecord], iteration: int,
+        records: Sequence[ModuleRecord], iteration: int, set_number: int = 0,
     ) -> Proposal:
         """One definition per label with examples, in a single edit: the structure a
         careful person would write first (a label list with what each label means).
@@ -217,7 +268,7 @@ class EditProposer:
             line = None
             if self._memory.get(label):  # a label without examples (e.g. a distractor) is not asked for
                 request = self._messages(("define", label, None), current, records[0], labels)
-                line = self._define_one(request, iteration, number, current, known, attempts)
+                line = self._define_one(request, iteration, number, current, known, attempts, set_number)
             if line is not None:
                 definitions[label] = line
             elif label in previous:
@@ -233,15 +284,15 @@ class EditProposer:
 
     def _define_one(
         self, request: tuple[list[dict[str, str]], str, str | None], iteration: int, number: int,
-        current: str, known: list[str], attempts: list[Attempt],
+        current: str, known: list[str], attempts: list[Attempt], set_number: int = 0,
     ) -> str | None:
         """One label's line of a definition set (``number``: the label's place), or None. A refused line (one that pastes a
         training text, a fragment, a cut-off reply) is re-asked for that label alone:
         refusing the whole set for it would throw away the other labels' good lines. Sample
         indices of sets live in their own range, one block per iteration, so no two asks
-        share a cached reply. Every ask is recorded in ``attempts``."""
+        share a cached reply (``set_number``: which of the sets of a likelihood choice). Every ask is recorded in ``attempts``."""
         for resample in range(self.config.max_resamples + 1):
-            sample_index = _SET_SAMPLES + iteration * 100_000 + resample * 1000 + number
+            sample_index = _SET_SAMPLES + set_number * _SET_STRIDE + iteration * 100_000 + resample * 1000 + number
             reply, line, reason = self._ask(request, sample_index)
             if reason is None and self.rules.copies_training_input(line, current, known):
                 reason = "copied-training-input"
@@ -385,8 +436,10 @@ class EditProposer:
         return _chat("\n".join(lines)), "Rule", grammar
 
 
-# sample indices of definition sets, above any other ask's: + iteration * 100_000 + resample * 1000 + label number
+# sample indices of definition sets, above any other ask's:
+# + set number (of a likelihood choice) * _SET_STRIDE + iteration * 100_000 + resample * 1000 + label number
 _SET_SAMPLES = 1 << 40
+_SET_STRIDE = 1 << 36
 _TASK_LINE = re.compile(r"^\s*Task:", re.IGNORECASE)
 _OPTION_LETTER = re.compile(r"^\(?[A-Za-z]\)?$")
 _CLOSED_WORDS = {"yes", "no", "true", "false", "valid", "invalid", "plausible", "implausible"}
