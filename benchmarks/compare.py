@@ -21,6 +21,9 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
 * ``gepetto-sets``       (on request) gepetto with ``reflection.definition_sets: 3``: three
                          complete label-definition sets compete before single-label edits
 * ``gepetto-sets-holdout`` (on request) the same plus the held-out final check
+* ``gepetto-sets-likelihood`` (on request) three sets written in the first edit, the one
+                         whose validation gold labels the task model finds most likely
+                         proposed (``reflection.definition_choice: likelihood``)
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -61,10 +64,11 @@ from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
 OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
-        "gepetto-sets", "gepetto-sets-holdout")
+        "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
-ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout")
+ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
+                                       "gepetto-sets-likelihood")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -83,7 +87,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
         return Config.paper_mode(max_rollouts=budget, seed=seed, minibatch_size=3, reflection=ReflectionConfig(
             strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0, max_tokens=512))
     reflection = ReflectionConfig(max_tokens=512, strategy="rewrite" if name == "gepetto-rewrite" else "edits", use_grammar=True,
-                                  definition_sets=3 if name.startswith("gepetto-sets") else 1)
+                                  definition_sets=3 if name.startswith("gepetto-sets") else 1,
+                                  definition_choice="likelihood" if name == "gepetto-sets-likelihood" else "validation")
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":
         settings["use_merge"] = False

@@ -14,8 +14,9 @@ selection on 30 validation examples can recover it; see ``reflection.definition_
 With ``--likelihood`` it also scores each instruction by the task model's mean
 log-probability of the gold label (``gepetto.systems.likelihood``) on each split, and
 compares selection rules over every group of ``--choose`` sets: pick the set with the best
-validation accuracy, the best training log-probability, or the best training + validation
-log-probability, and report the mean test accuracy each rule would get, against picking
+validation accuracy, the best validation log-probability (what
+``reflection.definition_choice: likelihood`` does), the best training log-probability, or
+the best training + validation log-probability, and report the mean test accuracy each rule would get, against picking
 at random.
 
     python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3]
@@ -83,7 +84,7 @@ def score(system, text: str, task, likelihood: bool = False) -> dict[str, float]
 def selection_rules(sets: list[dict], choose: int) -> dict[str, float]:
     """Mean test accuracy of the set each rule picks, over every group of ``choose`` sets
     (ties broken towards the earlier sample, as a run would keep the first)."""
-    rules = {"random": None, "val_acc": "val", "train_logp": "train_logp", "trainval_logp": "trainval_logp"}
+    rules = {"random": None, "val_acc": "val", "val_logp": "val_logp", "train_logp": "train_logp", "trainval_logp": "trainval_logp"}
     picked: dict[str, list[float]] = {name: [] for name in rules}
     for group in itertools.combinations(range(len(sets)), choose):
         for name, key in rules.items():

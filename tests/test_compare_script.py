@@ -102,6 +102,9 @@ def test_sets_variants_write_three_definition_sets() -> None:
     assert compare.our_config("gepetto-sets", 100, 0).reflection.definition_sets == 3
     held = compare.our_config("gepetto-sets-holdout", 100, 0)
     assert held.reflection.definition_sets == 3 and held.holdout_top_k == 2
+    likely = compare.our_config("gepetto-sets-likelihood", 100, 0).reflection
+    assert likely.definition_sets == 3 and likely.definition_choice == "likelihood"
+    assert compare.our_config("gepetto-sets", 100, 0).reflection.definition_choice == "validation"
 
 
 def test_task_options_are_parsed_for_every_optimizer() -> None:
