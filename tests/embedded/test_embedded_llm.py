@@ -61,3 +61,19 @@ def test_real_server_answers_a_chat_completion(real_assets):
         models = httpx.get(srv.base_url + "/models", trust_env=False).json()
         assert models["data"][0]["id"] == "qwen2.5-coder-0.5b"
     assert not srv.running
+
+
+def test_real_server_scores_a_forced_gold_answer(real_assets):
+    """gepetto.systems.likelihood relies on llama-server reporting each grammar-forced
+    token's probability from the model's own distribution (not the grammar's 1.0)."""
+    from gepetto.lm import make_lm
+    from gepetto.systems.likelihood import answer_logprob
+
+    binary, model = real_assets
+    with EmbeddedServer(model, binary=binary, n_ctx=2048, parallel=2, model_name="qwen2.5-coder-0.5b") as srv:
+        lm = make_lm(base_url=srv.base_url, model=srv.model, cache=False, timeout_s=300)
+        user = {"role": "user", "content": "Review: I loved it, best purchase ever."}
+        hinted = [{"role": "system", "content": "Answer with one word: positive or negative."}, user]
+        likely = answer_logprob(lm, hinted, "positive")
+        unlikely = answer_logprob(lm, hinted, "negative")
+        assert likely < 0 and unlikely < likely - 1.0, (likely, unlikely)
