@@ -19,7 +19,9 @@ validation accuracy, the best validation log-probability (what
 the best training + validation log-probability, and report the mean test accuracy each rule would get, against picking
 at random.
 
-    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3]
+``--contrast`` samples the sets with ``reflection.definition_contrast: nearest``.
+
+    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast]
 
 Prints a table and writes benchmarks/results/definition_sets.json.
 """
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--likelihood", action="store_true", help="also score gold-label log-probability per split")
     p.add_argument("--choose", type=int, default=3, help="group size for the selection-rule comparison")
     p.add_argument("--out", default="definition_sets.json", help="file name under benchmarks/results/")
+    p.add_argument("--contrast", action="store_true", help="reflection.definition_contrast: nearest (each definition "
+                   "written beside its nearest label's texts)")
     args = p.parse_args(argv)
     lik = args.likelihood
     task = get_task("banking-9")
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         first = task.train[0]
         failure = [ModuleRecord(system.module, {"input": first["text"]}, "", "wrong", 0.0, first["label"])]
         for sample in range(args.samples):
-            proposer = EditProposer(lm, ReflectionConfig(), use_grammar=True)
+            proposer = EditProposer(lm, ReflectionConfig(definition_contrast="nearest" if args.contrast else "none"), use_grammar=True)
             proposer.prime(system.labelled_inputs(task.train))
             proposal = proposer.propose(
                 Candidate(system.seed_candidate), system.module, failure, rng=random.Random(sample), iteration=1 + sample,
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
     print(summary)
-    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik,
+    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast,
             "wall_s": time.monotonic() - started,
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(), "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out

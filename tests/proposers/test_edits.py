@@ -430,3 +430,32 @@ def test_likelihood_choice_needs_a_system_that_knows_the_answers() -> None:
     data = [{"text": f"q{i}", "label": "a"} for i in range(6)]
     with pytest.raises(ValueError, match="expected"):
         optimize(system, data, data, reflection_lm=ScriptedLM(replies=["x"], cycle=True), config=config)
+
+
+def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
+    labels = ["card_arrival", "card_delivery_estimate", "declined_transfer"]
+    proposer = EditProposer(lm, ReflectionConfig(definition_contrast="nearest"), labels=labels)
+    proposer.prime([
+        ("my card has not arrived, where is the card", "card_arrival"),
+        ("track the card delivery please, not arrived", "card_arrival"),
+        ("how long does card delivery take", "card_delivery_estimate"),
+        ("when will delivery of a new card happen, how long", "card_delivery_estimate"),
+        ("my transfer was declined by the bank", "declined_transfer"),
+        ("why did the transfer fail", "declined_transfer"),
+    ])
+    proposer._memory = proposer._primed
+    assert proposer._neighbours(labels)["card_arrival"] == "card_delivery_estimate"  # 'card' is shared by all: ignored
+    proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify",
+                                [rec("my card has not arrived, where is the card", "card_arrival", "declined_transfer", 0.0)],
+                                rng=random.Random(0), iteration=1)
+    assert proposal.text is not None
+    first = lm.calls[0].messages[-1]["content"]
+    assert 'easily mistaken for "card_delivery_estimate"' in first and "how long does card delivery take" in first
+    assert 'tells it apart from "card_delivery_estimate"' in first
+    plain = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
+    default = EditProposer(plain, ReflectionConfig(), labels=labels)
+    default.prime([("my card has not arrived", "card_arrival"), ("how long does delivery take", "card_delivery_estimate")])
+    default.propose(Candidate({"classify": "Classify."}), "classify",
+                    [rec("my card has not arrived", "card_arrival", "declined_transfer", 0.0)], rng=random.Random(0), iteration=1)
+    assert "mistaken" not in plain.calls[0].messages[-1]["content"]

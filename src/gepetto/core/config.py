@@ -56,6 +56,11 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: complete label-definition sets written (fresh samples) before single-label "
         "edits; each competes on validation, since one set's test score varies by several points from sample to sample",
     )
+    definition_contrast: Literal["none", "nearest"] = Field(
+        "none",
+        description="edits, classifiers: 'nearest' writes each label's definition of a complete set beside the "
+        "training texts of its nearest other label (by shared words), asking for the boundary between them",
+    )
     definition_choice: Literal["validation", "likelihood"] = Field(
         "validation",
         description="with definition_sets > 1: 'validation' lets each set compete as its own child (minibatch gate, "

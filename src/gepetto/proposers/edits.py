@@ -21,8 +21,10 @@ here in code, and the edit is applied by code, so the instruction keeps its stru
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -267,7 +269,9 @@ class EditProposer:
         for number, label in enumerate(labels):
             line = None
             if self._memory.get(label):  # a label without examples (e.g. a distractor) is not asked for
-                request = self._messages(("define", label, None), current, records[0], labels)
+                neighbour = self._neighbours(labels).get(label) if self.config.definition_contrast == "nearest" else None
+                kind = "contrast" if neighbour else "define"
+                request = self._messages((kind, label, neighbour), current, records[0], labels)
                 line = self._define_one(request, iteration, number, current, known, attempts, set_number)
             if line is not None:
                 definitions[label] = line
@@ -376,6 +380,34 @@ class EditProposer:
             return "too-long"
         return None
 
+    def _neighbours(self, labels: Sequence[str]) -> dict[str, str]:
+        """Each label's nearest other label by the words of their training texts (cosine of
+        tf-idf word weights over the labels' texts): the boundary a definition most needs to draw, found in code before
+        any model call — a hand-written definition list says "before any delay", "not a card
+        payment"; a definition written from one label's examples alone rarely does."""
+        counts = {
+            label: Counter(w for t in self._memory.get(label, []) for w in _WORD.findall(t.lower()) if w not in _STOPWORDS)
+            for label in labels
+        }
+        # words every label's texts use ("card") say nothing about which two labels are close
+        frequency = Counter(w for bag in counts.values() for w in bag)
+        bags = {
+            label: Counter({w: c * math.log(len(counts) / frequency[w]) for w, c in bag.items() if frequency[w] < len(counts)})
+            for label, bag in counts.items()
+        }
+        out: dict[str, str] = {}
+        for label, bag in bags.items():
+            best, best_sim = None, 0.0
+            for other, other_bag in bags.items():
+                if other == label or not bag or not other_bag:
+                    continue
+                sim = _cosine(bag, other_bag)
+                if sim > best_sim:
+                    best, best_sim = other, sim
+            if best is not None:
+                out[label] = best
+        return out
+
     def _plan(self, failure: ModuleRecord, labels: list[str] | None, rng: random.Random) -> tuple[str, str, str | None]:
         """("define", label, confused_with) for a classification error, else ("rule", "", None)."""
         if labels and failure.expected in labels:
@@ -388,7 +420,7 @@ class EditProposer:
         self, plan: tuple[str, str, str | None], current: str, failure: ModuleRecord, labels: list[str] | None
     ) -> tuple[list[dict[str, str]], str, str | None]:
         kind, label, confused = plan
-        if kind == "define":
+        if kind in ("define", "contrast"):
             assert labels is not None
             examples = self._memory.get(label, [])[: self.examples_per_label]
             lines = [
@@ -398,7 +430,10 @@ class EditProposer:
             ]
             if confused:
                 others = self._memory.get(confused, [])[:3]
-                lines.append(f'The model wrongly answered "{confused}" for one of them.')
+                if kind == "contrast":
+                    lines.append(f'These are easily mistaken for "{confused}".')
+                else:
+                    lines.append(f'The model wrongly answered "{confused}" for one of them.')
                 if others:
                     lines.append(f'Texts whose label really is "{confused}":')
                     lines += [f"- {_short(t)}" for t in others]
@@ -439,6 +474,11 @@ class EditProposer:
 # sample indices of definition sets, above any other ask's:
 # + set number (of a likelihood choice) * _SET_STRIDE + iteration * 100_000 + resample * 1000 + label number
 _SET_SAMPLES = 1 << 40
+_WORD = re.compile(r"[a-z']+")
+_STOPWORDS = frozenset(
+    "a an the i my me to is it of and or in on for be was has have do does did can how why what when where "
+    "this that with at not no yet still you your we our from by are am been will would could should".split()
+)
 _SET_STRIDE = 1 << 36
 _TASK_LINE = re.compile(r"^\s*Task:", re.IGNORECASE)
 _OPTION_LETTER = re.compile(r"^\(?[A-Za-z]\)?$")
@@ -454,6 +494,12 @@ def _meaningless_labels(labels: Sequence[str]) -> bool:
         return bool(_OPTION_LETTER.match(text)) or text in _CLOSED_WORDS or text.replace(".", "", 1).lstrip("-").isdigit()
 
     return all(plain(label) for label in labels)
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:  # weights may be fractional (tf-idf)
+    dot = sum(count * b[word] for word, count in a.items() if word in b)
+    norm = math.sqrt(sum(c * c for c in a.values())) * math.sqrt(sum(c * c for c in b.values()))
+    return dot / norm if norm else 0.0
 
 
 def _chat(user: str) -> list[dict[str, str]]:
