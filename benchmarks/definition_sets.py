@@ -83,6 +83,10 @@ def score(system, text: str, task, likelihood: bool = False) -> dict[str, float]
     return out
 
 
+def _finite(value: float) -> float:
+    return value if value == value else float("-inf")  # nan (nothing scored) ranks last
+
+
 def selection_rules(sets: list[dict], choose: int) -> dict[str, float]:
     """Mean test accuracy of the set each rule picks, over every group of ``choose`` sets
     (ties broken towards the earlier sample, as a run would keep the first)."""
@@ -93,7 +97,7 @@ def selection_rules(sets: list[dict], choose: int) -> dict[str, float]:
             if key is None:
                 picked[name].append(statistics.fmean(sets[i]["test"] for i in group))
             else:
-                best = max(group, key=lambda i: (sets[i][key], -i))
+                best = max(group, key=lambda i: (_finite(sets[i][key]), -i))
                 picked[name].append(sets[best]["test"])
     out = {f"test_by_{name}": statistics.fmean(values) for name, values in picked.items()}
     out["test_by_oracle"] = statistics.fmean(

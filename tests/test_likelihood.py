@@ -94,6 +94,20 @@ def test_a_better_instruction_makes_gold_answers_more_likely() -> None:
     assert math.isnan(mean_logprob([None, None]))
 
 
+def test_the_systems_own_request_parameters_are_kept() -> None:
+    lm = ForcedLM()
+    system = _system(lm)
+    system.extra_params = {"chat_template_kwargs": {"x": 1}, "grammar": "root ::= \"other\""}
+    answer_logprobs(system, Candidate({"classify": "Label it."}), EXAMPLES[:1])
+    assert lm.requests[0]["chat_template_kwargs"] == {"x": 1}
+    assert lm.requests[0]["grammar"] == 'root ::= "card_arrival"'  # the forcing grammar wins
+
+
+def test_an_endpoint_that_rejects_every_call_is_unsupported() -> None:
+    with pytest.raises(LikelihoodUnsupported, match="no example could be scored"):
+        answer_logprobs(_system(ForcedLM(fail_on=" ")), Candidate({"classify": "Label it."}), EXAMPLES)
+
+
 def test_a_failed_call_is_missing_but_an_unsupported_endpoint_stops() -> None:
     values = answer_logprobs(_system(ForcedLM(fail_on="atm")), Candidate({"classify": "Label it."}), EXAMPLES)
     assert values[0] is not None and values[1] is None

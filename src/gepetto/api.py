@@ -9,7 +9,7 @@ import signal
 import threading
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from gepetto.core.candidate import Candidate
 from gepetto.core.config import Config
@@ -117,8 +117,9 @@ def optimize(
             )
             if hasattr(system, "labelled_inputs"):
                 proposer.prime(system.labelled_inputs(trainset))
-            if config.reflection.definition_choice == "likelihood" and config.reflection.definition_sets > 1:
-                proposer.likelihood = _validation_likelihood(system, valset, seed)
+            if config.reflection.definition_choice == "likelihood":
+                proposer.likelihood = _validation_likelihood(system, valset, seed, run_dir)
+                proposer.likelihood_cost = len(valset)
         else:
             proposer = ReflectiveProposer(reflection_lm, config.reflection, perfect_score=config.perfect_score)
     stop = stop or StopFlag()
@@ -167,10 +168,14 @@ def optimize(
     return result
 
 
-def _validation_likelihood(system: System, valset: Sequence[Any], seed: Mapping[str, str]) -> Any:
-    """``reflection.definition_choice: likelihood``: a text -> (mean gold-label
-    log-probability over the validation examples, calls spent), for EditProposer."""
-    from gepetto.systems.likelihood import answer_logprobs, mean_logprob
+def _validation_likelihood(
+    system: System, valset: Sequence[Any], seed: Mapping[str, str], run_dir: str | os.PathLike[str] | None,
+) -> Callable[[str], list[float | None]]:
+    """``reflection.definition_choice: likelihood``: a text -> the gold label's
+    log-probability per validation example, for EditProposer. With a run directory the
+    calls are kept in the run's own cache, so a resumed run re-reads them (the task model
+    is not bit-reproducible across batches) and chooses the same set."""
+    from gepetto.systems.likelihood import answer_logprobs
 
     if getattr(system, "expected", None) is None or not hasattr(system, "messages") or not hasattr(system, "module"):
         raise ValueError(
@@ -179,10 +184,14 @@ def _validation_likelihood(system: System, valset: Sequence[Any], seed: Mapping[
             "definition_choice: validation for other systems"
         )
     examples = list(valset)
+    lm = system.lm  # type: ignore[attr-defined]
+    if run_dir is not None:
+        from gepetto.lm.cache import CachedLM, ResponseCache
 
-    def score(text: str) -> tuple[float, int]:
-        values = answer_logprobs(system, Candidate({**seed, system.module: text}), examples)  # type: ignore[attr-defined]
-        return mean_logprob(values), len(examples)
+        lm = CachedLM(lm, ResponseCache(Path(run_dir) / "likelihood_cache.sqlite"))
+
+    def score(text: str) -> list[float | None]:
+        return answer_logprobs(system, Candidate({**seed, system.module: text}), examples, lm=lm)  # type: ignore[attr-defined]
 
     return score
 

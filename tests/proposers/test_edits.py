@@ -7,6 +7,7 @@ import random
 from gepetto import Candidate, Config, ModuleRecord, ReflectionConfig, optimize
 from gepetto.lm import ScriptedLM
 from gepetto.proposers.edits import DEFINITIONS_HEADER, EditProposer, join_sections, split_sections
+from gepetto.proposers.neighbours import nearest_labels
 from gepetto.systems.metrics import LabelMetric
 from gepetto.systems.prompt_system import PromptSystem
 
@@ -372,9 +373,9 @@ def _set_writer() -> ScriptedLM:
 def test_likelihood_choice_proposes_the_most_likely_of_several_sets() -> None:
     scored: list[str] = []
 
-    def likelihood(text: str) -> tuple[float, int]:
+    def likelihood(text: str) -> list[float | None]:
         scored.append(text)
-        return (-0.5 if "clearly" in text else -1.5), 10
+        return [-0.5 if "clearly" in text else -1.5] * 10
 
     lm = _set_writer()
     proposer = EditProposer(lm, ReflectionConfig(definition_sets=3, definition_choice="likelihood"), labels=LABELS,
@@ -394,7 +395,7 @@ def test_likelihood_choice_proposes_the_most_likely_of_several_sets() -> None:
 def test_likelihood_choice_falls_back_when_the_endpoint_cannot_score() -> None:
     from gepetto.systems.likelihood import LikelihoodUnsupported
 
-    def likelihood(text: str) -> tuple[float, int]:
+    def likelihood(text: str) -> list[float | None]:
         raise LikelihoodUnsupported("the endpoint returned no token logprobs")
 
     proposer = EditProposer(_set_writer(), ReflectionConfig(definition_sets=3, definition_choice="likelihood"),
@@ -404,6 +405,26 @@ def test_likelihood_choice_falls_back_when_the_endpoint_cannot_score() -> None:
     proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify", failure, rng=random.Random(0), iteration=1)
     assert proposal.text is not None and proposer.likelihood is None
     assert "likelihood-unsupported" in [a.refusal for a in proposal.attempts]
+    # the other sets then compete one at a time, as with definition_choice "validation"
+    second = proposer.propose(Candidate({"classify": proposal.text}), "classify", failure, rng=random.Random(0), iteration=2)
+    first_set, second_set = split_sections(proposal.text)[1], split_sections(second.text or "")[1]
+    assert list(second_set) == LABELS and all(first_set[lab] != second_set[lab] for lab in LABELS)
+
+
+def test_likelihood_choice_compares_sets_on_the_examples_all_of_them_have() -> None:
+    from gepetto.systems.likelihood import paired_means
+
+    # set 0 failed on the hard example 2; on the shared examples set 1 is better
+    assert paired_means([[-1.0, -1.0, None], [-0.9, -0.9, -5.0]]) == [-1.0, -0.9]
+    answers = iter([[-1.0, -1.0, None], [-0.9, -0.9, -5.0], [-2.0, -2.0, -2.0]])
+    proposer = EditProposer(_set_writer(), ReflectionConfig(definition_sets=3, definition_choice="likelihood"),
+                            labels=LABELS, likelihood=lambda text: next(answers), likelihood_cost=3)
+    proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+    assert proposer.check_rollouts() == 9
+    failure = [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)]
+    proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify", failure, rng=random.Random(0), iteration=1)
+    assert "clearly" in (proposal.text or "")  # the second set (sample 1) won
+    assert proposal.rollouts == 9 and proposer.check_rollouts() == 0
 
 
 def test_a_run_with_likelihood_choice_charges_its_checks_and_finds_the_good_set() -> None:
@@ -418,6 +439,26 @@ def test_a_run_with_likelihood_choice_charges_its_checks_and_finds_the_good_set(
     assert result.best_score == 1.0 and result.seed_score < 0.5
     assert all("clearly" in line for line in split_sections(result.best_candidate["classify"])[1].values())
     assert result.rollouts_by_kind.get("proposal-check") == task_lm.forced == 3 * 9
+    assert result.rollouts_used <= 80
+
+
+def test_likelihood_checks_are_charged_and_kept_in_budget_with_parallel_proposals() -> None:
+    train = [{"text": f"query {i} about {lab}", "label": lab} for i in range(4) for lab in LABELS]
+    val = [{"text": f"other {i} about {lab}", "label": lab} for i in range(3) for lab in LABELS]
+    metric = LabelMetric(LABELS)
+    for budget in (60, 30):
+        task_lm = _LikelihoodTaskLM()
+        system = PromptSystem(task_lm, "Classify the query.", lambda ex: ex["text"],
+                              lambda ex, reply: metric(ex["label"], reply), module="classify", expected=lambda ex: ex["label"])
+        config = Config(max_rollouts=budget, minibatch_size=3, parallel_proposals=2,
+                        reflection=ReflectionConfig(strategy="edits", definition_sets=3, definition_choice="likelihood"))
+        result = optimize(system, train, val, reflection_lm=_set_writer(), config=config)
+        assert result.rollouts_used <= budget
+        assert result.rollouts_by_kind.get("proposal-check", 0) == task_lm.forced
+        if budget == 60:
+            assert task_lm.forced == 27 and result.best_score == 1.0
+        else:  # 9 validation + 6 minibatch + 27 checks do not fit: no check is started
+            assert task_lm.forced == 0
 
 
 def test_likelihood_choice_needs_a_system_that_knows_the_answers() -> None:
@@ -430,22 +471,28 @@ def test_likelihood_choice_needs_a_system_that_knows_the_answers() -> None:
     data = [{"text": f"q{i}", "label": "a"} for i in range(6)]
     with pytest.raises(ValueError, match="expected"):
         optimize(system, data, data, reflection_lm=ScriptedLM(replies=["x"], cycle=True), config=config)
+    with pytest.raises(ValueError, match="definition_sets to 2 or more"):
+        ReflectionConfig(definition_choice="likelihood")
 
 
 def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
     lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
     labels = ["card_arrival", "card_delivery_estimate", "declined_transfer"]
     proposer = EditProposer(lm, ReflectionConfig(definition_contrast="nearest"), labels=labels)
-    proposer.prime([
+    pairs = [
         ("my card has not arrived, where is the card", "card_arrival"),
         ("track the card delivery please, not arrived", "card_arrival"),
         ("how long does card delivery take", "card_delivery_estimate"),
         ("when will delivery of a new card happen, how long", "card_delivery_estimate"),
         ("my transfer was declined by the bank", "declined_transfer"),
         ("why did the transfer fail", "declined_transfer"),
-    ])
-    proposer._memory = proposer._primed
-    assert proposer._neighbours(labels)["card_arrival"] == "card_delivery_estimate"  # 'card' is shared by all: ignored
+    ]
+    proposer.prime(pairs)
+    texts: dict[str, list[str]] = {}
+    for text, label in pairs:
+        texts.setdefault(label, []).append(text)
+    assert nearest_labels(texts)["card_arrival"] == "card_delivery_estimate"  # 'card' is shared by all: ignored
+    assert nearest_labels({"a": ["x y"], "b": ["z w"]}) == {"a": "b", "b": "a"}  # two labels: each other
     proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify",
                                 [rec("my card has not arrived, where is the card", "card_arrival", "declined_transfer", 0.0)],
                                 rng=random.Random(0), iteration=1)

@@ -70,6 +70,16 @@ class ReflectionConfig(_Strict):
     )
 
 
+    @model_validator(mode="after")
+    def _choice_needs_sets(self) -> "ReflectionConfig":
+        if self.definition_choice == "likelihood" and self.definition_sets < 2:
+            raise ValueError(
+                "reflection.definition_choice 'likelihood' chooses among several definition sets: "
+                "set reflection.definition_sets to 2 or more (e.g. 3)"
+            )
+        return self
+
+
 class Config(_Strict):
     """Settings of one run. Every field has a sensible default."""
 

@@ -449,8 +449,8 @@ class Engine:
         if cfg.skip_perfect_minibatch and all(r.score >= cfg.perfect_score for r in parent_results):
             self._record(state, replace(base, status="skipped-perfect", rollouts_used=state.budget.used))
             return
-        if not state.budget.can_afford(len(batch) + len(self.valset)):
-            # cannot pay for gate + validation any more; the loop will stop on budget
+        if not state.budget.can_afford(len(batch) + len(self.valset) + self.check_rollouts()):
+            # cannot pay for checks + gate + validation any more; the loop will stop on budget
             self._record(state, replace(base, status="skipped-budget", rollouts_used=state.budget.used))
             return
 
@@ -478,6 +478,12 @@ class Engine:
         child_results = self._evaluate(state, child, "train", batch, traces=False, kind="minibatch")
         child_sum = float(sum(r.score for r in child_results))
         self._gate_and_accept(state, base, child, parent, texts, refusals, parent_sum, child_sum, cursor=state.module_cursor.get(parent, 0))
+
+    def check_rollouts(self) -> int:
+        """The most rollouts the next proposal may spend checking its own samples (a
+        proposer's optional ``check_rollouts()``; 0 for the rest): kept affordable."""
+        check = getattr(self.proposer, "check_rollouts", None)
+        return int(check()) if callable(check) else 0
 
     def _believed_failing(self, state: _State, parent: int) -> list[int]:
         """Training examples ``parent`` is believed to get wrong (``minibatch_focus``).

@@ -71,13 +71,14 @@ class _Pipeline:
     child_fresh: list[int] = field(default_factory=list)
     child_results: list[ExampleResult] = field(default_factory=list)
     skipped: bool = False
+    check_rollouts: int = 0  # the proposer's own checks of its samples, charged when settled
 
 
 def _worst_case(engine: "Engine") -> int:
     """Rollouts one pipeline may spend: parent and child minibatch (twice with
-    ``gate_ties: extend``) and a full validation pass."""
+    ``gate_ties: extend``), a full validation pass and the proposer's own checks."""
     mb = min(engine.config.minibatch_size, len(engine.trainset))
-    return (4 if engine.config.gate_ties == "extend" else 2) * mb + len(engine.valset)
+    return (4 if engine.config.gate_ties == "extend" else 2) * mb + len(engine.valset) + engine.check_rollouts()
 
 
 def round_width(engine: "Engine", state: "_State") -> int:
@@ -205,6 +206,7 @@ def _reflect_and_gate(
             records = [engine._module_records(r, module, engine.trainset[i]) for i, r in zip(p.batch, p.results)]
             flat = [rec for group in records for rec in group]
             proposal = engine.proposer.propose(parent_candidate, module, flat, rng=p.rng, iteration=p.iteration)
+            p.check_rollouts += getattr(proposal, "rollouts", 0)
             p.refusals.extend(a.refusal for a in proposal.attempts if a.refusal)
             engine._count_reflection(state, proposal)
             if proposal.text is not None:
@@ -248,6 +250,8 @@ def _settle_child(engine: "Engine", state: "_State", p: _Pipeline) -> None:
     if p.skipped:
         engine._record(state, replace(base, status="skipped-perfect", rollouts_used=state.budget.used))
         return
+    if p.check_rollouts:
+        state.budget.spend(p.check_rollouts, "proposal-check")
     state.since_best += 1
     if p.child is None:
         reason = p.refusals[0] if p.refusals else "no proposal"

@@ -92,6 +92,11 @@ class LMError(RuntimeError):
 _URL = re.compile(r"https?://[^\s:]+(?::\d+)?[^\s:]*:?")
 
 
+class LikelihoodUnsupported(LMError):
+    """The endpoint cannot score a given answer: no token logprobs, or a ``grammar`` it
+    ignores or rejects (see :mod:`gepetto.systems.likelihood`)."""
+
+
 def failure_feedback(exc: BaseException) -> str:
     """An LM failure as feedback for reflection: what went wrong, without the endpoint.
 

@@ -137,7 +137,11 @@ class ResponseCache:
             )
             columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
             if "logprobs" not in columns:  # a cache written before replies carried logprobs: keep its entries
-                conn.execute("ALTER TABLE responses ADD COLUMN logprobs TEXT")
+                try:
+                    conn.execute("ALTER TABLE responses ADD COLUMN logprobs TEXT")
+                except sqlite3.OperationalError as exc:  # another process sharing the file added it first
+                    if "duplicate column" not in str(exc):
+                        raise
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),

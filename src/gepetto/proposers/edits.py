@@ -24,17 +24,17 @@ import logging
 import math
 import random
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from gepetto.core.candidate import Candidate
 from gepetto.core.config import ReflectionConfig
-from gepetto.lm.base import LM, LMError
+from gepetto.lm.base import LM, LikelihoodUnsupported, LMError
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
-from gepetto.systems.likelihood import LikelihoodUnsupported
+from gepetto.proposers.neighbours import nearest_labels
+from gepetto.systems.likelihood import paired_means
 from gepetto.systems.metrics import LabelMetric
 
 _log = logging.getLogger(__name__)
@@ -114,9 +114,11 @@ class EditProposer:
     define_all_first: bool = True
     describe_first: bool = True
     rules: RefusalRules = field(default_factory=lambda: RefusalRules(copy_ngram=5))
-    # definition_choice "likelihood": text of the module -> (mean gold-label log-probability
-    # on the validation examples, task-model calls it cost); set by gepetto.optimize
-    likelihood: Callable[[str], tuple[float, int]] | None = None
+    # definition_choice "likelihood": text of the module -> gold-label log-probability per
+    # validation example (None where a call failed), one task-model call each; set by
+    # gepetto.optimize together with ``likelihood_cost`` (calls per scored text)
+    likelihood: Callable[[str], list[float | None]] | None = None
+    likelihood_cost: int = 0
     # expected answer -> training input texts, per module (a program's modules expect
     # different things); ``_primed`` seeds every module's memory
     _memory: dict[str, list[str]] = field(default_factory=dict)
@@ -223,37 +225,50 @@ class EditProposer:
         self, module: str, current: str, body: str, rules: list[str], labels: list[str],
         records: Sequence[ModuleRecord], iteration: int,
     ) -> Proposal:
-        """``definition_sets`` fresh sets, each scored by the task model's mean log-probability
-        of the validation examples' gold labels under it; the most likely set is proposed.
-        Why: which of several sampled sets is best varies by several test points, and 0/1
-        accuracy on 30 validation examples ranks them only loosely; the likelihood is a
-        graded signal from the same examples (see the README's measurement)."""
+        """``definition_sets`` fresh sets, each scored by the task model's log-probability of
+        the validation examples' gold labels under it; the set with the best mean (over the
+        examples every set could be scored on) is proposed. Why: which of several sampled
+        sets is best varies by several test points, and 0/1 accuracy on 30 validation
+        examples ranks them only loosely; the likelihood is a graded signal from the same
+        examples (measured in the README: "Choosing a definition set")."""
         assert self.likelihood is not None
         attempts: list[Attempt] = []
-        scored: list[tuple[float, int, str]] = []
+        texts: list[str] = []
+        rows: list[list[float | None]] = []
         spent = 0
         for number in range(self.config.definition_sets):
             sample = self._define_all(module, current, body, {}, rules, labels, records, iteration, set_number=number)
             attempts.extend(sample.attempts)
-            if sample.text is None or any(text == sample.text for _, _, text in scored):
+            if sample.text is None or sample.text in texts:
                 continue
             try:
-                value, cost = self.likelihood(sample.text)
+                values = self.likelihood(sample.text)
             except LikelihoodUnsupported as exc:
-                # the endpoint cannot score answers: say so once, then write one set at a time
+                # the endpoint cannot score answers: this set is proposed, and later sets
+                # compete on validation one at a time as with ``definition_choice: validation``
                 _log.warning("definition_choice 'likelihood' is off for this run: %s", exc)
                 self.likelihood = None
+                self._definition_sets[module] = 1
                 attempts.append(Attempt("likelihood-unsupported", str(exc), None))
                 return Proposal(module, sample.text, tuple(attempts), rollouts=spent)
-            spent += cost
-            scored.append((value, -number, sample.text))
-        if not scored:
+            spent += len(values)
+            texts.append(sample.text)
+            rows.append(values)
+        if not texts:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),), rollouts=spent)
-        best = max(scored, key=lambda item: (item[0] == item[0], item[0], item[1]))  # nan (no value) ranks last
-        for value, _, text in scored:
-            if text != best[2]:
-                attempts.append(Attempt("less-likely", f"mean gold-label log-probability {value:.3f} < {best[0]:.3f}", None))
-        return Proposal(module, best[2], tuple(attempts), rollouts=spent)
+        means = paired_means(rows)
+        best = max(range(len(texts)), key=lambda i: (not math.isnan(means[i]), means[i] if not math.isnan(means[i]) else 0.0, -i))
+        for i, value in enumerate(means):
+            if i != best:
+                attempts.append(Attempt("less-likely", f"mean gold-label log-probability {value:.3f} vs {means[best]:.3f}", None))
+        return Proposal(module, texts[best], tuple(attempts), rollouts=spent)
+
+    def check_rollouts(self) -> int:
+        """Task-model calls the next proposal may spend choosing among definition sets
+        (the engine keeps them affordable): all sets' scoring until the choice is made."""
+        if self.likelihood is None or self.config.definition_choice != "likelihood" or self.config.definition_sets < 2:
+            return 0
+        return 0 if self._definition_sets else self.config.definition_sets * self.likelihood_cost
 
     def _define_all(
         self, module: str, current: str, body: str, previous: dict[str, str], rules: list[str], labels: list[str],
@@ -266,10 +281,11 @@ class EditProposer:
         definitions: dict[str, str] = {}
         attempts: list[Attempt] = []
         known = [t for texts in self._memory.values() for t in texts]
+        neighbours = nearest_labels({lab: self._memory.get(lab, []) for lab in labels}) if self.config.definition_contrast == "nearest" else {}
         for number, label in enumerate(labels):
             line = None
             if self._memory.get(label):  # a label without examples (e.g. a distractor) is not asked for
-                neighbour = self._neighbours(labels).get(label) if self.config.definition_contrast == "nearest" else None
+                neighbour = neighbours.get(label)
                 kind = "contrast" if neighbour else "define"
                 request = self._messages((kind, label, neighbour), current, records[0], labels)
                 line = self._define_one(request, iteration, number, current, known, attempts, set_number)
@@ -380,34 +396,6 @@ class EditProposer:
             return "too-long"
         return None
 
-    def _neighbours(self, labels: Sequence[str]) -> dict[str, str]:
-        """Each label's nearest other label by the words of their training texts (cosine of
-        tf-idf word weights over the labels' texts): the boundary a definition most needs to draw, found in code before
-        any model call — a hand-written definition list says "before any delay", "not a card
-        payment"; a definition written from one label's examples alone rarely does."""
-        counts = {
-            label: Counter(w for t in self._memory.get(label, []) for w in _WORD.findall(t.lower()) if w not in _STOPWORDS)
-            for label in labels
-        }
-        # words every label's texts use ("card") say nothing about which two labels are close
-        frequency = Counter(w for bag in counts.values() for w in bag)
-        bags = {
-            label: Counter({w: c * math.log(len(counts) / frequency[w]) for w, c in bag.items() if frequency[w] < len(counts)})
-            for label, bag in counts.items()
-        }
-        out: dict[str, str] = {}
-        for label, bag in bags.items():
-            best, best_sim = None, 0.0
-            for other, other_bag in bags.items():
-                if other == label or not bag or not other_bag:
-                    continue
-                sim = _cosine(bag, other_bag)
-                if sim > best_sim:
-                    best, best_sim = other, sim
-            if best is not None:
-                out[label] = best
-        return out
-
     def _plan(self, failure: ModuleRecord, labels: list[str] | None, rng: random.Random) -> tuple[str, str, str | None]:
         """("define", label, confused_with) for a classification error, else ("rule", "", None)."""
         if labels and failure.expected in labels:
@@ -474,11 +462,6 @@ class EditProposer:
 # sample indices of definition sets, above any other ask's:
 # + set number (of a likelihood choice) * _SET_STRIDE + iteration * 100_000 + resample * 1000 + label number
 _SET_SAMPLES = 1 << 40
-_WORD = re.compile(r"[a-z']+")
-_STOPWORDS = frozenset(
-    "a an the i my me to is it of and or in on for be was has have do does did can how why what when where "
-    "this that with at not no yet still you your we our from by are am been will would could should".split()
-)
 _SET_STRIDE = 1 << 36
 _TASK_LINE = re.compile(r"^\s*Task:", re.IGNORECASE)
 _OPTION_LETTER = re.compile(r"^\(?[A-Za-z]\)?$")
@@ -494,12 +477,6 @@ def _meaningless_labels(labels: Sequence[str]) -> bool:
         return bool(_OPTION_LETTER.match(text)) or text in _CLOSED_WORDS or text.replace(".", "", 1).lstrip("-").isdigit()
 
     return all(plain(label) for label in labels)
-
-
-def _cosine(a: Counter[str], b: Counter[str]) -> float:  # weights may be fractional (tf-idf)
-    dot = sum(count * b[word] for word, count in a.items() if word in b)
-    norm = math.sqrt(sum(c * c for c in a.values())) * math.sqrt(sum(c * c for c in b.values()))
-    return dot / norm if norm else 0.0
 
 
 def _chat(user: str) -> list[dict[str, str]]:
