@@ -19,9 +19,11 @@ validation accuracy, the best validation log-probability (what
 the best training + validation log-probability, and report the mean test accuracy each rule would get, against picking
 at random.
 
-``--contrast`` samples the sets with ``reflection.definition_contrast: nearest``.
+``--contrast`` samples the sets with ``reflection.definition_contrast: nearest``;
+``--unseen`` with ``reflection.define_unseen_labels`` (labels without a training example
+defined from their names).
 
-    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast]
+    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast] [--unseen]
 
 Prints a table and writes benchmarks/results/definition_sets.json.
 """
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--likelihood", action="store_true", help="also score gold-label log-probability per split")
     p.add_argument("--choose", type=int, default=3, help="group size for the selection-rule comparison")
     p.add_argument("--out", default="definition_sets.json", help="file name under benchmarks/results/")
+    p.add_argument("--unseen", action="store_true", help="reflection.define_unseen_labels: also define the labels no "
+                   "training example shows, from their names")
     p.add_argument("--contrast", action="store_true", help="reflection.definition_contrast: nearest (each definition "
                    "written beside its nearest label's texts)")
     args = p.parse_args(argv)
@@ -146,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         first = task.train[0]
         failure = [ModuleRecord(system.module, {"input": first["text"]}, "", "wrong", 0.0, first["label"])]
         for sample in range(args.samples):
-            proposer = EditProposer(lm, ReflectionConfig(definition_contrast="nearest" if args.contrast else "none"), use_grammar=True)
+            config = ReflectionConfig(definition_contrast="nearest" if args.contrast else "none", define_unseen_labels=args.unseen)
+            proposer = EditProposer(lm, config, use_grammar=True, labels=list(system.labels) if args.unseen else None)
             proposer.prime(system.labelled_inputs(task.train))
             proposal = proposer.propose(
                 Candidate(system.seed_candidate), system.module, failure, rng=random.Random(sample), iteration=1 + sample,
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
     print(summary)
-    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast,
+    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen,
             "wall_s": time.monotonic() - started,
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(), "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out

@@ -117,6 +117,8 @@ def optimize(
             )
             if hasattr(system, "labelled_inputs"):
                 proposer.prime(system.labelled_inputs(trainset))
+            if config.reflection.define_unseen_labels and getattr(system, "labels", None):
+                proposer.labels = list(system.labels)  # type: ignore[attr-defined]
             if config.reflection.definition_choice == "likelihood":
                 proposer.likelihood = _validation_likelihood(system, valset, seed, run_dir)
                 proposer.likelihood_cost = len(valset)

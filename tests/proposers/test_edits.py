@@ -506,3 +506,27 @@ def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
     default.propose(Candidate({"classify": "Classify."}), "classify",
                     [rec("my card has not arrived", "card_arrival", "declined_transfer", 0.0)], rng=random.Random(0), iteration=1)
     assert "mistaken" not in plain.calls[0].messages[-1]["content"]
+
+
+def test_unseen_labels_are_defined_from_their_names_when_asked() -> None:
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
+    labels = ["card_arrival", "card_swallowed"]
+    proposer = EditProposer(lm, ReflectionConfig(define_unseen_labels=True), labels=labels)
+    proposer.prime([("my card has not arrived", "card_arrival"), ("where is my card", "card_arrival")])
+    proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify",
+                                [rec("my card has not arrived", "card_arrival", "card_swallowed", 0.0)], rng=random.Random(0), iteration=1)
+    assert list(split_sections(proposal.text or "")[1]) == labels
+    unseen = lm.calls[-1].messages[-1]["content"]
+    assert 'No example of "card_swallowed"' in unseen and "From what its name says" in unseen
+    default = EditProposer(ScriptedLM(respond=lm.respond), ReflectionConfig(), labels=labels)
+    default.prime([("my card has not arrived", "card_arrival"), ("where is my card", "card_arrival")])
+    text = default.propose(Candidate({"classify": "Classify."}), "classify",
+                           [rec("my card has not arrived", "card_arrival", "card_swallowed", 0.0)], rng=random.Random(0), iteration=1).text
+    assert list(split_sections(text or "")[1]) == ["card_arrival"]
+
+
+def test_banking_names_its_labels_so_unseen_ones_can_be_defined() -> None:
+    from gepetto.tasks import get_task
+
+    system = get_task("banking-9").make_system(ScriptedLM(replies=["x"], cycle=True))
+    assert system.labels is not None and "card_swallowed" in system.labels

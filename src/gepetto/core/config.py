@@ -61,6 +61,11 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: 'nearest' writes each label's definition of a complete set beside the "
         "training texts of its nearest other label (by shared words), asking for the boundary between them",
     )
+    define_unseen_labels: bool = Field(
+        False,
+        description="edits, classifiers whose system names its labels (PromptSystem.labels): a complete "
+        "definition set also defines the labels no training example shows, from the label's name",
+    )
     definition_choice: Literal["validation", "likelihood"] = Field(
         "validation",
         description="with definition_sets > 1: 'validation' lets each set compete as its own child (minibatch gate, "

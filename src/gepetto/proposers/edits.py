@@ -284,10 +284,13 @@ class EditProposer:
         neighbours = nearest_labels({lab: self._memory.get(lab, []) for lab in labels}) if self.config.definition_contrast == "nearest" else {}
         for number, label in enumerate(labels):
             line = None
-            if self._memory.get(label):  # a label without examples (e.g. a distractor) is not asked for
+            if self._memory.get(label):
                 neighbour = neighbours.get(label)
                 kind = "contrast" if neighbour else "define"
                 request = self._messages((kind, label, neighbour), current, records[0], labels)
+                line = self._define_one(request, iteration, number, current, known, attempts, set_number)
+            elif self.config.define_unseen_labels:  # else a label without examples (a distractor?) is left alone
+                request = self._messages(("name", label, None), current, records[0], labels)
                 line = self._define_one(request, iteration, number, current, known, attempts, set_number)
             if line is not None:
                 definitions[label] = line
@@ -408,6 +411,18 @@ class EditProposer:
         self, plan: tuple[str, str, str | None], current: str, failure: ModuleRecord, labels: list[str] | None
     ) -> tuple[list[dict[str, str]], str, str | None]:
         kind, label, confused = plan
+        if kind == "name":
+            assert labels is not None
+            lines = [
+                f"A model sorts texts into these labels: {', '.join(labels)}.",
+                f'No example of "{label}" is at hand.',
+                f'From what its name says, write a definition of "{label}" in at most {self.max_words} words.',
+                "Describe in general what such texts ask about.",
+                "Reply in this form:",
+                f"{label}: <definition>",
+            ]
+            grammar = f'root ::= "{_gbnf_escape(label)}: " [^\\n]{{10,200}}'
+            return _chat("\n".join(lines)), label, grammar
         if kind in ("define", "contrast"):
             assert labels is not None
             examples = self._memory.get(label, [])[: self.examples_per_label]

@@ -27,7 +27,9 @@ class PromptSystem:
 
     ``render`` turns an example into the user message; ``inputs`` into the dict shown to
     the reflection LM (defaults to ``{"input": render(example)}``); ``expected`` into the
-    gold answer text shown beside the feedback, when known.
+    gold answer text shown beside the feedback, when known. ``labels``: a classifier's whole
+    answer set, when known; with ``reflection.define_unseen_labels`` the edits strategy also
+    defines the labels no training example shows.
     """
 
     lm: LM
@@ -41,6 +43,7 @@ class PromptSystem:
     concurrency: int = 4
     failure_score: float = 0.0
     extra_params: Mapping[str, Any] = field(default_factory=dict)
+    labels: Sequence[str] | None = None
 
     @property
     def seed_candidate(self) -> dict[str, str]:

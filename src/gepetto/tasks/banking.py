@@ -98,6 +98,7 @@ def banking_task(
             module="classify",
             expected=lambda ex: ex["label"],
             max_tokens=16,
+            labels=shown_labels,
         )
 
     holdout = train_rows[n_train + n_val : n_train + n_val + n_holdout]
