@@ -3,7 +3,7 @@
 Why: a definition written from one label's examples alone rarely says where the label ends
 (a hand-written list says "before any delay", "not a card payment"); shown the texts of the
 label it is closest to, a small model can be asked for that boundary. Found in code, before
-any model call: tf-idf weights over the labels' texts (a word every label uses, such as
+any model call: tf-idf weights of crudely stemmed words over the labels' texts (a word every label uses, such as
 "card", weighs nothing), then cosine similarity.
 """
 
@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Mapping, Sequence
 
 _WORD = re.compile(r"[a-z']+")
+_STEM = 6  # a crude stem: "delivered", "delivery" and "deliver" count as one word, as do "track" and "tracking"
 _STOPWORDS = frozenset(
     "a an the i my me to is it of and or in on for be was has have do does did can how why what when where "
     "this that with at not no yet still you your we our from by are am been will would could should".split()
@@ -25,7 +26,7 @@ def nearest_labels(texts_by_label: Mapping[str, Sequence[str]]) -> dict[str, str
     """label -> its nearest other label; labels without texts (or sharing no word with any
     other) are left out."""
     counts = {
-        label: Counter(w for text in texts for w in _WORD.findall(text.lower()) if w not in _STOPWORDS)
+        label: Counter(w[:_STEM] for text in texts for w in _WORD.findall(text.lower()) if w not in _STOPWORDS)
         for label, texts in texts_by_label.items()
     }
     present = [label for label, bag in counts.items() if bag]
