@@ -24,6 +24,9 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
 * ``gepetto-sets-likelihood`` (on request) three sets written in the first edit, the one
                          whose validation gold labels the task model finds most likely
                          proposed (``reflection.definition_choice: likelihood``)
+* ``gepetto-unseen``     (on request) gepetto with ``reflection.define_unseen_labels``: the
+                         first set also defines labels no training example shows
+* ``gepetto-unseen-contrast`` (on request) the same plus ``definition_contrast: nearest``
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -64,11 +67,11 @@ from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
 OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
-        "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood")
+        "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
 ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
-                                       "gepetto-sets-likelihood")
+                                       "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -88,7 +91,9 @@ def our_config(name: str, budget: int, seed: int) -> Config:
             strategy="rewrite", refuse=False, max_resamples=0, copy_ngram=0, max_tokens=512))
     reflection = ReflectionConfig(max_tokens=512, strategy="rewrite" if name == "gepetto-rewrite" else "edits", use_grammar=True,
                                   definition_sets=3 if name.startswith("gepetto-sets") else 1,
-                                  definition_choice="likelihood" if name == "gepetto-sets-likelihood" else "validation")
+                                  definition_choice="likelihood" if name == "gepetto-sets-likelihood" else "validation",
+                                  define_unseen_labels=name.startswith("gepetto-unseen"),
+                                  definition_contrast="nearest" if name == "gepetto-unseen-contrast" else "none")
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":
         settings["use_merge"] = False

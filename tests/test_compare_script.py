@@ -105,6 +105,10 @@ def test_sets_variants_write_three_definition_sets() -> None:
     likely = compare.our_config("gepetto-sets-likelihood", 100, 0).reflection
     assert likely.definition_sets == 3 and likely.definition_choice == "likelihood"
     assert compare.our_config("gepetto-sets", 100, 0).reflection.definition_choice == "validation"
+    unseen = compare.our_config("gepetto-unseen", 100, 0).reflection
+    assert unseen.define_unseen_labels and unseen.definition_contrast == "none" and unseen.definition_sets == 1
+    assert compare.our_config("gepetto-unseen-contrast", 100, 0).reflection.definition_contrast == "nearest"
+    assert not compare.our_config("gepetto", 100, 0).reflection.define_unseen_labels
 
 
 def test_task_options_are_parsed_for_every_optimizer() -> None:
