@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                    "written beside its nearest label's texts)")
     args = p.parse_args(argv)
     lik = args.likelihood
+    # the code that runs is the code at the start (later commits during a long run must not be credited)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     task = get_task("banking-9")
     rows: list[dict] = []
     started = time.monotonic()
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen,
             "wall_s": time.monotonic() - started,
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(), "machine": f"{platform.machine()}"}
+            "commit": commit, "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out
     out.write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
     print(f"wrote {out.relative_to(ROOT)}")
