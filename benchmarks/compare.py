@@ -357,7 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task-option", action="append", default=[], metavar="NAME=VALUE",
                    help="extra keyword argument of the bundled task for every optimizer, e.g. max_tokens=192 (repeatable)")
     p.add_argument("--tag", help="output name (default: derived from the settings)")
+    p.add_argument("--finish-partial", metavar="TAG", help="write the table, JSON and plot of a comparison stopped early, "
+                   "from benchmarks/results/compare-TAG.partial.json, and run nothing")
     args = p.parse_args(argv)
+    if args.finish_partial:
+        return finish_partial(args.finish_partial, ROOT / "benchmarks" / "results")
     commit = git_commit()  # the code this process runs, taken before runs that may outlast a commit
     sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
     from common import parse_task_options  # the peers parse --task-option the same way
@@ -392,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
                 refl_ep = Endpoint(other.base_url, other.model, other.identity)
         test_cache = ResponseCache(workdir / "test.sqlite")
         rows: list[dict[str, Any]] = []
+        meta = {
+            "date": time.strftime("%Y-%m-%d"), "commit": commit, "command": "python benchmarks/compare.py " + " ".join(argv or sys.argv[1:]),
+            "task_model": task_ep.model, "reflection_model": refl_ep.model, "budget": budget, "seeds": seeds, "tasks": tasks,
+            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        }
         seed_test: dict[str, float] = {}
         for task_name in tasks:
             sizes = {key: value for key, value in (("n_train", args.n_train), ("n_val", args.n_val), ("n_test", args.n_test)) if value}
@@ -413,13 +422,15 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
                     shown = "ERROR " + row["error"][-300:] if "error" in row else f"test {row['best_test']:.3f} val {row.get('best_val')}"
                     print(f"[{task_name}] seed {seed} {name}: {shown} ({time.monotonic() - started:.0f}s)", flush=True)
-                    partial = {"rows": rows, "seed_test": seed_test}
+                    partial = {"meta": meta, "rows": rows, "seed_test": seed_test}
                     (results_dir / f"compare-{tag}.partial.json").write_text(json.dumps(partial, indent=1))
-    meta = {
-        "date": time.strftime("%Y-%m-%d"), "commit": commit, "command": "python benchmarks/compare.py " + " ".join(argv or sys.argv[1:]),
-        "task_model": task_ep.model, "reflection_model": refl_ep.model, "budget": budget, "seeds": seeds, "tasks": tasks,
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
-    }
+    write_outputs(rows, seed_test, meta, results_dir, tag)
+    return 0
+
+
+def write_outputs(rows: list[dict[str, Any]], seed_test: dict[str, float], meta: dict[str, Any], results_dir: Path, tag: str) -> None:
+    """The table (.md), the data (.json) and the plot (.png) of a comparison; the partial
+    file of the run is removed."""
     table = summarize(rows, seed_test)
     md = markdown(table, meta)
     eff = efficiency(rows)
@@ -433,6 +444,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote benchmarks/results/compare-{tag}.png")
     (results_dir / f"compare-{tag}.partial.json").unlink(missing_ok=True)
     print(f"wrote benchmarks/results/compare-{tag}.json and .md")
+
+
+def finish_partial(tag: str, results_dir: Path) -> int:
+    """``--finish-partial TAG``: the outputs of a comparison stopped before its end (for
+    time, a crash), from the rows its partial file holds; the meta says it stopped early."""
+    path = results_dir / f"compare-{tag}.partial.json"
+    if not path.exists():
+        raise SystemExit(f"no {path.relative_to(ROOT)}: nothing to finish (the run may have completed)")
+    partial = json.loads(path.read_text())
+    rows = partial["rows"]
+    meta = dict(partial.get("meta") or {
+        "date": time.strftime("%Y-%m-%d"), "commit": "unknown (partial file without meta)", "command": f"(tag {tag})",
+        "task_model": "unknown", "reflection_model": "unknown", "budget": rows[0]["budget"] if rows else 0,
+        "seeds": sorted({r["seed"] for r in rows}), "tasks": sorted({r["task"] for r in rows}),
+    })
+    meta["stopped_early"] = f"finished from the partial file with {len(rows)} runs"
+    meta["command"] = str(meta.get("command", "")) + " — stopped early, rows so far"
+    write_outputs(rows, partial["seed_test"], meta, results_dir, tag)
     return 0
 
 

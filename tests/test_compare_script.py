@@ -140,3 +140,20 @@ def test_task_options_reach_the_peers_command_line(tmp_path, monkeypatch) -> Non
     cmd = seen[0]
     assert cmd[cmd.index("--n-train") + 1] == "16"
     assert cmd[cmd.index("--task-option") + 1] == "max_tokens=192"
+
+
+def test_a_comparison_stopped_early_can_be_finished_from_its_partial_file(tmp_path) -> None:
+    import json
+
+    rows = [{"optimizer": "seed", "task": "banking-9", "seed": 0, "budget": 100, "rollouts_used": 0, "best_val": None,
+             "best_test": 0.65, "wall_s": 0.0, "prompt_chars": 80}, _row("gepetto", 0, 0.70), _row("gepa", 0, 0.62)]
+    meta = {"task_model": "m", "reflection_model": "m", "budget": 100, "seeds": [0, 1], "date": "d", "commit": "c", "command": "x"}
+    (tmp_path / "compare-t.partial.json").write_text(json.dumps({"meta": meta, "rows": rows, "seed_test": {"banking-9": 0.65}}))
+    assert compare.finish_partial("t", tmp_path) == 0
+    md = (tmp_path / "compare-t.md").read_text()
+    assert "| banking-9 | gepetto | 0.700" in md and "stopped early" in md
+    data = json.loads((tmp_path / "compare-t.json").read_text())
+    assert len(data["rows"]) == 3 and data["meta"]["stopped_early"]
+    assert not (tmp_path / "compare-t.partial.json").exists()
+    (tmp_path / "compare-u.partial.json").write_text(json.dumps({"rows": rows, "seed_test": {"banking-9": 0.65}}))  # an older file
+    assert compare.finish_partial("u", tmp_path) == 0 and "budget 100" in (tmp_path / "compare-u.md").read_text()
