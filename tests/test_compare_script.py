@@ -108,7 +108,8 @@ def test_sets_variants_write_three_definition_sets() -> None:
     unseen = compare.our_config("gepetto-unseen", 100, 0).reflection
     assert unseen.define_unseen_labels and unseen.definition_contrast == "none" and unseen.definition_sets == 1
     assert compare.our_config("gepetto-unseen-contrast", 100, 0).reflection.definition_contrast == "nearest"
-    assert not compare.our_config("gepetto", 100, 0).reflection.define_unseen_labels
+    assert compare.our_config("gepetto", 100, 0).reflection.define_unseen_labels  # the default
+    assert not compare.our_config("gepetto-seen-only", 100, 0).reflection.define_unseen_labels
 
 
 def test_task_options_are_parsed_for_every_optimizer() -> None:
@@ -154,6 +155,7 @@ def test_a_comparison_stopped_early_can_be_finished_from_its_partial_file(tmp_pa
     assert "| banking-9 | gepetto | 0.700" in md and "stopped early" in md
     data = json.loads((tmp_path / "compare-t.json").read_text())
     assert len(data["rows"]) == 3 and data["meta"]["stopped_early"]
+    assert data["meta"]["seeds"] == [0] and data["meta"]["planned_seeds"] == [0, 1]  # only seed 0 ran
     assert not (tmp_path / "compare-t.partial.json").exists()
     (tmp_path / "compare-u.partial.json").write_text(json.dumps({"rows": rows, "seed_test": {"banking-9": 0.65}}))  # an older file
     assert compare.finish_partial("u", tmp_path) == 0 and "budget 100" in (tmp_path / "compare-u.md").read_text()

@@ -109,7 +109,7 @@ def optimize(
         from gepetto.proposers.base import resolve_strategy
 
         if resolve_strategy(config.reflection.strategy, reflection_lm) == "edits":
-            from gepetto.proposers.edits import EditProposer
+            from gepetto.proposers.edits import EditProposer, _meaningless_labels
 
             proposer = EditProposer(
                 reflection_lm, config.reflection, perfect_score=config.perfect_score,
@@ -117,8 +117,9 @@ def optimize(
             )
             if hasattr(system, "labelled_inputs"):
                 proposer.prime(system.labelled_inputs(trainset))
-            if config.reflection.define_unseen_labels and getattr(system, "labels", None):
-                proposer.labels = list(system.labels)  # type: ignore[attr-defined]
+            declared = list(getattr(system, "labels", None) or [])
+            if config.reflection.define_unseen_labels and declared and not _meaningless_labels(declared):
+                proposer.labels = declared  # the whole answer set, with the labels no training example shows
             if config.reflection.definition_choice == "likelihood":
                 proposer.likelihood = _validation_likelihood(system, valset, seed, run_dir)
                 proposer.likelihood_cost = len(valset)

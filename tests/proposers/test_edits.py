@@ -58,14 +58,14 @@ def test_second_definition_of_a_label_replaces_the_first() -> None:
 
 def test_first_edit_defines_every_label_that_has_examples() -> None:
     lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions generally about this kind of banking problem"))
-    proposer = EditProposer(lm, labels=LABELS + ["card_payment_declined"])
+    proposer = EditProposer(lm, ReflectionConfig(define_unseen_labels=False), labels=LABELS + ["card_payment_declined"])
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(6)])
     proposal = proposer.propose(
         Candidate({"classify": "Classify."}), "classify", [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)],
         rng=random.Random(0), iteration=1,
     )
     _, definitions, _ = split_sections(proposal.text or "")
-    assert list(definitions) == LABELS  # the distractor label has no examples: not defined
+    assert list(definitions) == LABELS  # the label without examples is not defined when told so
     assert len(lm.calls) == 3
     first_prompt = lm.calls[0].messages[-1]["content"]
     assert first_prompt.count("- text") == 4  # examples_per_label examples shown
@@ -508,7 +508,7 @@ def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
     assert "mistaken" not in plain.calls[0].messages[-1]["content"]
 
 
-def test_unseen_labels_are_defined_from_their_names_when_asked() -> None:
+def test_unseen_labels_are_defined_from_their_names_unless_switched_off() -> None:
     lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
     labels = ["card_arrival", "card_swallowed"]
     proposer = EditProposer(lm, ReflectionConfig(define_unseen_labels=True), labels=labels)
@@ -518,7 +518,7 @@ def test_unseen_labels_are_defined_from_their_names_when_asked() -> None:
     assert list(split_sections(proposal.text or "")[1]) == labels
     unseen = lm.calls[-1].messages[-1]["content"]
     assert 'No example of "card_swallowed"' in unseen and "From what its name says" in unseen
-    default = EditProposer(ScriptedLM(respond=lm.respond), ReflectionConfig(), labels=labels)
+    default = EditProposer(ScriptedLM(respond=lm.respond), ReflectionConfig(define_unseen_labels=False), labels=labels)
     default.prime([("my card has not arrived", "card_arrival"), ("where is my card", "card_arrival")])
     text = default.propose(Candidate({"classify": "Classify."}), "classify",
                            [rec("my card has not arrived", "card_arrival", "card_swallowed", 0.0)], rng=random.Random(0), iteration=1).text
@@ -530,3 +530,31 @@ def test_banking_names_its_labels_so_unseen_ones_can_be_defined() -> None:
 
     system = get_task("banking-9").make_system(ScriptedLM(replies=["x"], cycle=True))
     assert system.labels is not None and "card_swallowed" in system.labels
+
+
+def test_a_run_defines_a_declared_label_without_examples_unless_told_not_to() -> None:
+    data = [{"text": f"query {i} about {lab}", "label": lab} for i in range(4) for lab in LABELS]
+    declared = LABELS + ["card_swallowed"]
+    metric = LabelMetric(declared)
+
+    def reflection(messages):
+        label = messages[-1]["content"].rsplit("\n", 1)[-1].split(":")[0]
+        return f"{label}: texts that are generally about {label.replace('_', ' ')} matters"
+
+    for flag in (True, False):
+        system = PromptSystem(ScriptedLM(replies=[LABELS[0]], cycle=True), "Classify the query.", lambda ex: ex["text"],
+                              lambda ex, reply: metric(ex["label"], reply), module="classify",
+                              expected=lambda ex: ex["label"], labels=declared)
+        lm = ScriptedLM(respond=reflection)
+        optimize(system, data, data[:6], reflection_lm=lm, config=Config(
+            max_rollouts=30, minibatch_size=3, reflection=ReflectionConfig(strategy="edits", define_unseen_labels=flag)))
+        first = [c.messages[-1]["content"] for c in lm.calls[: len(declared)]]
+        assert any('No example of "card_swallowed"' in prompt for prompt in first) is flag
+        assert all(("card_swallowed" in prompt) is flag for prompt in first)  # the prompts name the declared list
+    yes_no = PromptSystem(ScriptedLM(replies=["yes"], cycle=True), "Answer.", lambda ex: ex["text"],
+                          lambda ex, reply: float(reply == ex["label"]), module="classify", expected=lambda ex: ex["label"],
+                          labels=["yes", "no"])
+    lm = ScriptedLM(replies=["Task: decide whether the statement holds, answering yes or no."], cycle=True)
+    optimize(yes_no, [{"text": f"s{i}", "label": "no"} for i in range(6)], [{"text": "v", "label": "no"}], reflection_lm=lm,
+             config=Config(max_rollouts=12, minibatch_size=3, reflection=ReflectionConfig(strategy="edits")))
+    assert lm.calls and not any("Write a definition" in c.messages[-1]["content"] for c in lm.calls)  # verdicts are not labels

@@ -62,9 +62,11 @@ class ReflectionConfig(_Strict):
         "training texts of its nearest other label (by shared words), asking for the boundary between them",
     )
     define_unseen_labels: bool = Field(
-        False,
-        description="edits, classifiers whose system names its labels (PromptSystem.labels): a complete "
-        "definition set also defines the labels no training example shows, from the label's name",
+        True,
+        description="edits, classifiers whose system names its labels (PromptSystem.labels): work from that whole "
+        "label list (prompts name every label, confusions with any label are planned) and define in a complete "
+        "set also the labels no training example shows, from the label's name. false: only the labels the "
+        "training examples show (the behaviour before; measured in the README)",
     )
     definition_choice: Literal["validation", "likelihood"] = Field(
         "validation",

@@ -289,7 +289,8 @@ class EditProposer:
                 kind = "contrast" if neighbour else "define"
                 request = self._messages((kind, label, neighbour), current, records[0], labels)
                 line = self._define_one(request, iteration, number, current, known, attempts, set_number)
-            elif self.config.define_unseen_labels:  # else a label without examples (a distractor?) is left alone
+            elif self.config.define_unseen_labels and self.labels is not None:
+                # a declared label no training example shows (without a declared list, such labels are unknown)
                 request = self._messages(("name", label, None), current, records[0], labels)
                 line = self._define_one(request, iteration, number, current, known, attempts, set_number)
             if line is not None:

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Mapping, Sequence
 
 _WORD = re.compile(r"[a-z']+")
-_STEM = 6  # a crude stem: "delivered", "delivery" and "deliver" count as one word, as do "track" and "tracking"
+_STEM = 6  # a crude stem, the first 6 letters: "delivered", "delivery" and "deliver" count as one word (not "track"/"tracking")
 _STOPWORDS = frozenset(
     "a an the i my me to is it of and or in on for be was has have do does did can how why what when where "
     "this that with at not no yet still you your we our from by are am been will would could should".split()
