@@ -76,7 +76,6 @@ class ReflectionConfig(_Strict):
         "as rollouts; needs an endpoint with logprobs and grammar, e.g. the embedded llama-server)",
     )
 
-
     @model_validator(mode="after")
     def _choice_needs_sets(self) -> "ReflectionConfig":
         if self.definition_choice == "likelihood" and self.definition_sets < 2:

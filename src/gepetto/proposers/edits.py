@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 from gepetto.core.candidate import Candidate
 from gepetto.core.config import ReflectionConfig
 from gepetto.lm.base import LM, LikelihoodUnsupported, LMError
+from gepetto.lm.grammar import gbnf_literal
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
@@ -283,15 +284,16 @@ class EditProposer:
         known = [t for texts in self._memory.values() for t in texts]
         neighbours = nearest_labels({lab: self._memory.get(lab, []) for lab in labels}) if self.config.definition_contrast == "nearest" else {}
         for number, label in enumerate(labels):
-            line = None
+            plan: tuple[str, str, str | None] | None = None
             if self._memory.get(label):
                 neighbour = neighbours.get(label)
-                kind = "contrast" if neighbour else "define"
-                request = self._messages((kind, label, neighbour), current, records[0], labels)
-                line = self._define_one(request, iteration, number, current, known, attempts, set_number)
+                plan = ("contrast" if neighbour else "define", label, neighbour)
             elif self.config.define_unseen_labels and self.labels is not None:
                 # a declared label no training example shows (without a declared list, such labels are unknown)
-                request = self._messages(("name", label, None), current, records[0], labels)
+                plan = ("name", label, None)
+            line = None
+            if plan is not None:
+                request = self._messages(plan, current, records[0], labels)
                 line = self._define_one(request, iteration, number, current, known, attempts, set_number)
             if line is not None:
                 definitions[label] = line
@@ -422,7 +424,7 @@ class EditProposer:
                 "Reply in this form:",
                 f"{label}: <definition>",
             ]
-            grammar = f'root ::= "{_gbnf_escape(label)}: " [^\\n]{{10,200}}'
+            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
             return _chat("\n".join(lines)), label, grammar
         if kind in ("define", "contrast"):
             assert labels is not None
@@ -451,7 +453,7 @@ class EditProposer:
                 "Reply in this form:",
                 f"{label}: <definition>",
             ]
-            grammar = f'root ::= "{_gbnf_escape(label)}: " [^\\n]{{10,200}}'
+            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
             return _chat("\n".join(lines)), label, grammar
         lines = [
             "A model follows this instruction:",
@@ -508,6 +510,3 @@ def _short(text: str, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
-
-def _gbnf_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')

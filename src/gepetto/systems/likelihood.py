@@ -23,14 +23,14 @@ from typing import Any, Mapping, Sequence
 
 from gepetto.core.candidate import Candidate
 from gepetto.lm.base import LM, LikelihoodUnsupported, LMError, Message
+from gepetto.lm.grammar import gbnf_literal
 
 __all__ = ["LikelihoodUnsupported", "answer_logprob", "answer_logprobs", "forcing_grammar", "mean_logprob", "paired_means"]
 
 
 def forcing_grammar(answer: str) -> str:
     """A GBNF grammar whose only sentence is ``answer``."""
-    escaped = answer.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return f'root ::= "{escaped}"'
+    return f"root ::= {gbnf_literal(answer)}"
 
 
 def answer_logprob(lm: LM, messages: Sequence[Message], answer: str, **params: Any) -> float:
