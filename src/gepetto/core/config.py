@@ -68,6 +68,14 @@ class ReflectionConfig(_Strict):
         "set also the labels no training example shows, from the label's name. false: only the labels the "
         "training examples show (the behaviour before; measured in the README)",
     )
+    worked_example: bool = Field(
+        True,
+        description="edits, tasks without a label set: after the task-description edit, propose a worked example "
+        "— a training input the parent got wrong, with numbered steps the reflection LM writes toward its gold answer "
+        "(code checks that the last step reaches it) and the answer line in the form of the task's own correct "
+        "replies. The only edit that places a training input in the text, on purpose; the minibatch gate and "
+        "validation decide whether it stays. false: rules only",
+    )
     definition_choice: Literal["validation", "likelihood"] = Field(
         "validation",
         description="with definition_sets > 1: 'validation' lets each set compete as its own child (minibatch gate, "

@@ -16,6 +16,17 @@ here in code, and the edit is applied by code, so the instruction keeps its stru
 
     Rules:
     - ...
+
+    Worked example:
+    Question: <a training input>
+    1. <a step>
+    2. <a step>
+    <the final answer line, in the form the task's correct replies use>
+
+The worked example (``reflection.worked_example``, for tasks without a label set) is the
+one section built from a training input on purpose: its steps are written by the
+reflection LM with the gold answer in view, checked by code to arrive at that answer, and
+closed by the answer line in the exact form of the task's own correct replies.
 """
 
 from __future__ import annotations
@@ -42,13 +53,16 @@ _log = logging.getLogger(__name__)
 
 DEFINITIONS_HEADER = "Label definitions:"
 RULES_HEADER = "Rules:"
+EXAMPLE_HEADER = "Worked example:"
 EDIT_SYSTEM_PROMPT = "You write short, general guidance for a text classifier or assistant. You reply with one line only."
+SOLVE_SYSTEM_PROMPT = "You explain solutions step by step, briefly and correctly. You reply with the numbered steps only."
 
 _LINE = re.compile(r"^\s*-\s*([^:\n]+):\s*(.+)$")
 
 
 def split_sections(text: str) -> tuple[str, dict[str, str], list[str]]:
-    """(body, definitions, rules) of an instruction built by this module."""
+    """(body, definitions, rules) of an instruction built by this module (without its
+    worked example: see :func:`split_example`)."""
     body_lines: list[str] = []
     definitions: dict[str, str] = {}
     rules: list[str] = []
@@ -72,13 +86,30 @@ def split_sections(text: str) -> tuple[str, dict[str, str], list[str]]:
     return "\n".join(body_lines).rstrip(), definitions, rules
 
 
-def join_sections(body: str, definitions: dict[str, str], rules: list[str]) -> str:
+def join_sections(body: str, definitions: dict[str, str], rules: list[str], example: str = "") -> str:
+    """The inverse of :func:`split_sections` (with :func:`split_example`'s block last)."""
     parts = [body.rstrip()]
     if definitions:
         parts.append(DEFINITIONS_HEADER + "\n" + "\n".join(f"- {k}: {v}" for k, v in definitions.items()))
     if rules:
         parts.append(RULES_HEADER + "\n" + "\n".join(f"- {r}" for r in rules))
+    if example:
+        parts.append(example.strip())
     return "\n\n".join(parts)
+
+
+def split_example(text: str) -> tuple[str, str]:
+    """(the text before its worked example, the worked-example block or ""). The block
+    is the last section, from its header to the end, kept verbatim."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == EXAMPLE_HEADER:
+            return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
+    return text, ""
+
+
+def join_example(text: str, block: str) -> str:
+    return text.rstrip() + "\n\n" + block if block else text
 
 
 def _clean_line(reply: str, prefix: str) -> str:
@@ -127,6 +158,8 @@ class EditProposer:
     _primed: dict[str, list[str]] = field(default_factory=dict)
     _described: dict[str, int] = field(default_factory=dict)  # task descriptions asked, per module
     _definition_sets: dict[str, int] = field(default_factory=dict)  # complete definition sets written, per module
+    _worked: dict[str, int] = field(default_factory=dict)  # worked examples asked for, per module
+    _answer_forms: dict[str, str] = field(default_factory=dict)  # a correct reply's answer line, per module
 
     # ------------------------------------------------------------ bookkeeping
     def prime(self, labelled_inputs: Sequence[tuple[str, str]]) -> None:
@@ -142,6 +175,10 @@ class EditProposer:
         for r in records:
             if r.expected is None:
                 continue
+            if r.score is not None and r.score >= self.perfect_score and r.output:
+                form = _answer_form(r.output, r.expected)
+                if form is not None:
+                    self._answer_forms.setdefault(r.module, form)
             text = _input_text(r)
             bucket = self._memory.setdefault(r.expected, [])
             if text not in bucket:
@@ -177,7 +214,8 @@ class EditProposer:
         if not failures:
             return Proposal(module, None, (Attempt("no-failure", ""),))
         labels = self._label_set()
-        body, definitions, rules = split_sections(current)
+        rest, example = split_example(current)
+        body, definitions, rules = split_sections(rest)
         written = self._definition_sets.get(module, 0)
         sets = self.config.definition_sets
         if (
@@ -186,19 +224,26 @@ class EditProposer:
         ):
             # all sets now, the most likely one proposed: they do not compete as children
             self._definition_sets[module] = sets
-            return self._define_most_likely(module, current, body, rules, labels, records, iteration)
+            return self._define_most_likely(module, current, body, rules, labels, records, iteration, example)
         if labels and self.define_all_first and (not definitions or 0 < written < sets):
             # the first set when the text has none; with ``definition_sets`` > 1, further fresh
             # sets replace the parent's (a user's own definitions are never replaced wholesale)
             self._definition_sets[module] = written + 1
-            return self._define_all(module, current, body, definitions, rules, labels, records, iteration)
+            return self._define_all(module, current, body, definitions, rules, labels, records, iteration, example=example)
         if (
             not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records)
             and self._described.get(module, 0) < 2
         ):
             # twice at most: a description the gate rejected is not asked for forever
             self._described[module] = self._described.get(module, 0) + 1
-            return self._describe(module, current, body, definitions, rules, records, iteration)
+            return self._describe(module, current, body, definitions, rules, records, iteration, example)
+        if (
+            not labels and self.config.worked_example and not example and any(r.expected for r in records)
+            and self._worked.get(module, 0) < _WORKED_TRIES
+        ):
+            proposal = self._work_example(module, current, records, iteration)
+            if proposal is not None:
+                return proposal
         attempts: list[Attempt] = []
         for attempt in range(self.config.max_resamples + 1):
             failure = failures[(iteration + attempt) % len(failures)]
@@ -209,14 +254,16 @@ class EditProposer:
                 if plan[0] == "define":
                     new_defs = dict(definitions)
                     new_defs[plan[1]] = line
-                    new_text = join_sections(body, new_defs, rules)
+                    new_text = join_sections(body, new_defs, rules, example)
                 elif any(normalize(line) == normalize(rule) for rule in rules):
                     reason = "duplicate-rule"
                 else:
                     new_rules = (rules + [line])[-self.max_rules :]
-                    new_text = join_sections(body, definitions, new_rules)
+                    new_text = join_sections(body, definitions, new_rules, example)
             if new_text is not None:
-                reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records))
+                reason = self.rules.check(
+                    new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=_example_input(example),
+                )
             attempts.append(Attempt(reason, reply, new_text))
             if reason is None:
                 return Proposal(module, new_text, tuple(attempts))
@@ -224,7 +271,7 @@ class EditProposer:
 
     def _define_most_likely(
         self, module: str, current: str, body: str, rules: list[str], labels: list[str],
-        records: Sequence[ModuleRecord], iteration: int,
+        records: Sequence[ModuleRecord], iteration: int, example: str = "",
     ) -> Proposal:
         """``definition_sets`` fresh sets, each scored by the task model's log-probability of
         the validation examples' gold labels under it; the set with the best mean (over the
@@ -238,7 +285,7 @@ class EditProposer:
         rows: list[list[float | None]] = []
         spent = 0
         for number in range(self.config.definition_sets):
-            sample = self._define_all(module, current, body, {}, rules, labels, records, iteration, set_number=number)
+            sample = self._define_all(module, current, body, {}, rules, labels, records, iteration, set_number=number, example=example)
             attempts.extend(sample.attempts)
             if sample.text is None or sample.text in texts:
                 continue
@@ -273,7 +320,7 @@ class EditProposer:
 
     def _define_all(
         self, module: str, current: str, body: str, previous: dict[str, str], rules: list[str], labels: list[str],
-        records: Sequence[ModuleRecord], iteration: int, set_number: int = 0,
+        records: Sequence[ModuleRecord], iteration: int, set_number: int = 0, example: str = "",
     ) -> Proposal:
         """One definition per label with examples, in a single edit: the structure a
         careful person would write first (a label list with what each label means).
@@ -301,8 +348,8 @@ class EditProposer:
                 definitions[label] = previous[label]
         if not definitions or definitions == previous:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
-        new_text = join_sections(body, definitions, rules)
-        reason = self.rules.check(new_text, parent_text=current, training_inputs=known)
+        new_text = join_sections(body, definitions, rules, example)
+        reason = self.rules.check(new_text, parent_text=current, training_inputs=known, allowed=_example_input(example))
         if reason is not None:
             attempts.append(Attempt(reason, new_text))
             return Proposal(module, None, tuple(attempts))
@@ -331,7 +378,7 @@ class EditProposer:
 
     def _describe(
         self, module: str, current: str, body: str, definitions: dict[str, str], rules: list[str],
-        records: Sequence[ModuleRecord], iteration: int,
+        records: Sequence[ModuleRecord], iteration: int, example: str = "",
     ) -> Proposal:
         """First edit of a module without a label set: one line, written from solved
         examples, that says what the task is and what the answer looks like, put at the
@@ -357,10 +404,70 @@ class EditProposer:
             reason = "unchanged"  # the instruction itself, echoed back
         if reason is not None:
             return Proposal(module, None, (Attempt(reason, reply, None),))
-        new_text = join_sections(f"Task: {line}\n{body}", definitions, rules)
-        reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records))
+        new_text = join_sections(f"Task: {line}\n{body}", definitions, rules, example)
+        reason = self.rules.check(
+            new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=_example_input(example),
+        )
         accepted = new_text if reason is None else None
         return Proposal(module, accepted, (Attempt(reason, reply, accepted),))
+
+    def _work_example(
+        self, module: str, current: str, records: Sequence[ModuleRecord], iteration: int,
+    ) -> Proposal | None:
+        """A worked example appended to the instruction, or None while no correct reply
+        has shown the form of the answer line.
+
+        Why: on counting and arithmetic tasks a small task model told *how* (a rule) gains
+        little, and shown one solved case step by step it copies the method (measured in
+        the README: one worked example lifted object counting from 0.35 to 0.58 on test).
+        The reflection model writes only the steps, with the gold answer in view; code
+        checks that the last step reaches the gold answer and closes the example with the
+        answer line in the exact form the metric accepted in the task's own correct
+        replies, so the example never teaches a wrong answer or a wrong format. The input
+        is a minibatch input the parent got wrong (the shortest first: a short example
+        costs the least prompt on every later call)."""
+        form = self._answer_forms.get(module)
+        if form is None:
+            return None
+        self._worked[module] = self._worked.get(module, 0) + 1
+        usable = [r for r in records if r.expected]
+        wrong = [r for r in usable if r.score is None or r.score < self.perfect_score]
+        chosen = sorted(wrong or usable, key=lambda r: len(_input_text(r)))
+        known = self._known_inputs(records)
+        attempts: list[Attempt] = []
+        for attempt in range(self.config.max_resamples + 1):
+            record = chosen[attempt % len(chosen)]
+            question, gold = _input_text(record), str(record.expected)
+            lines = [
+                "Here is an input of a task and its correct answer.",
+                f"Input: {question}",
+                f"Correct answer: {gold}",
+                "Write a short step-by-step solution that reaches this answer: a numbered list of at most 8 short "
+                f"steps, worked out from the input. The last step must state the answer {gold}.",
+            ]
+            grammar = 'root ::= "1. " step ("\\n" [2-9] ". " step){1,7}\nstep ::= [^\\n]{3,240}'
+            params = {"grammar": grammar} if self.use_grammar else {}
+            sample_index = _WORKED_SAMPLES + iteration * 100 + attempt
+            new_text = None
+            try:
+                completion = self.lm.complete(
+                    _chat("\n".join(lines), system=SOLVE_SYSTEM_PROMPT), temperature=self.config.temperature,
+                    max_tokens=400, sample_index=sample_index, **params,
+                )
+                reply = completion.text
+                steps, reason = _solution_steps(reply, gold, completion.truncated)
+            except LMError as exc:
+                reply, steps, reason = str(exc), [], "lm-error"
+            if reason is None:
+                block = "\n".join([EXAMPLE_HEADER, f"Input: {question}", *steps, form.replace(_ANSWER_SLOT, gold)])
+                new_text = join_example(current, block)
+                reason = self.rules.check(new_text, parent_text=current, training_inputs=known, allowed=question)
+            attempts.append(Attempt(reason, reply, new_text if reason is None else None))
+            if reason is None:
+                return Proposal(module, new_text, tuple(attempts))
+            if reason == "lm-error":
+                break
+        return Proposal(module, None, tuple(attempts))
 
     def _known_inputs(self, records: Sequence[ModuleRecord]) -> list[str]:
         """Training inputs a proposal must not copy: the minibatch's and the memory's."""
@@ -481,6 +588,9 @@ class EditProposer:
 # + set number (of a likelihood choice) * _SET_STRIDE + iteration * 100_000 + resample * 1000 + label number
 _SET_SAMPLES = 1 << 40
 _SET_STRIDE = 1 << 36
+_WORKED_SAMPLES = 1 << 34  # sample indices of worked-example asks: + iteration * 100 + attempt
+_WORKED_TRIES = 3  # worked examples asked for per module at most (each refused by the gate costs a minibatch)
+_ANSWER_SLOT = "\x00answer\x00"
 _TASK_LINE = re.compile(r"^\s*Task:", re.IGNORECASE)
 _OPTION_LETTER = re.compile(r"^\(?[A-Za-z]\)?$")
 _CLOSED_WORDS = {"yes", "no", "true", "false", "valid", "invalid", "plausible", "implausible"}
@@ -497,8 +607,64 @@ def _meaningless_labels(labels: Sequence[str]) -> bool:
     return all(plain(label) for label in labels)
 
 
-def _chat(user: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": EDIT_SYSTEM_PROMPT}, {"role": "user", "content": user}]
+def _chat(user: str, system: str = EDIT_SYSTEM_PROMPT) -> list[dict[str, str]]:
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _answer_form(output: str, expected: str) -> str | None:
+    """The last line of a correct reply that holds the expected answer, with the answer
+    replaced by a slot ("Answer: 7" -> "Answer: <slot>"), or None when no line holds it."""
+    pattern = re.compile(rf"(?<![\w.]){re.escape(expected.strip())}(?![\w])", re.IGNORECASE)
+    for line in reversed(output.strip().splitlines()):
+        matches = list(pattern.finditer(line))
+        if matches:
+            m = matches[-1]
+            return (line[: m.start()] + _ANSWER_SLOT + line[m.end() :]).strip()
+    return None
+
+
+_STEP = re.compile(r"^\s*(\d{1,2})\s*[.)]\s*(.+?)\s*$")
+_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
+
+
+def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], str | None]:
+    """The numbered steps of a solution reply, renumbered from 1, and the reason to
+    refuse them: cut off, fewer than two steps, or a last step that does not reach the
+    gold answer (for a numeric answer: the last number of the last step must equal it)."""
+    if truncated:
+        return [], "truncated"
+    steps = [m.group(2) for line in reply.splitlines() if (m := _STEP.match(line))]
+    if len(steps) < 2:
+        return [], "fragment"
+    if len(steps) > 10:
+        return [], "too-long"
+    last = steps[-1]
+    gold_text = gold.strip()
+    if _NUMBER.fullmatch(gold_text):
+        numbers = _NUMBER.findall(last)
+        if not numbers or _as_number(numbers[-1]) != _as_number(gold_text):
+            return [], "solution-misses-answer"
+    elif normalize(gold_text) not in normalize(last):
+        return [], "solution-misses-answer"
+    return [f"{i}. {step}" for i, step in enumerate(steps, start=1)], None
+
+
+def _as_number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _example_input(block: str) -> str:
+    """The training input a worked-example block holds, from ``Input:`` to its first step
+    (its words may stay in the text)."""
+    lines: list[str] = []
+    for line in block.splitlines():
+        if not lines and line.startswith("Input: "):
+            lines.append(line[len("Input: ") :])
+        elif lines:
+            if (m := _STEP.match(line)) and m.group(1) == "1":
+                break
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def _input_text(record: ModuleRecord) -> str:

@@ -64,17 +64,22 @@ class RefusalRules:
         parent_text: str,
         training_inputs: Iterable[str] = (),
         truncated: bool = False,
+        allowed: str = "",
     ) -> str | None:
         """The reason to refuse ``text``, or None when it may be evaluated.
 
+        ``allowed``: a training input the text holds on purpose (the question of a checked
+        worked example); its words do not count as copied.
         Also records the text as seen (refused or not), so the same proposal is never
         paid for twice.
         """
-        reason = self._reason(text, parent_text, training_inputs, truncated)
+        reason = self._reason(text, parent_text, training_inputs, truncated, allowed)
         self.seen.add(normalize(text))
         return reason
 
-    def _reason(self, text: str, parent_text: str, training_inputs: Iterable[str], truncated: bool) -> str | None:
+    def _reason(
+        self, text: str, parent_text: str, training_inputs: Iterable[str], truncated: bool, allowed: str = "",
+    ) -> str | None:
         stripped = text.strip()
         if not stripped:
             return "empty"
@@ -98,7 +103,7 @@ class RefusalRules:
         missing = set(_FORMAT_FIELD.findall(parent_text)) - set(_FORMAT_FIELD.findall(stripped))
         if missing and self.check_placeholders:
             return "dropped-placeholder:" + ",".join(sorted(missing))
-        if self.copies_training_input(stripped, parent_text, training_inputs):
+        if self.copies_training_input(stripped, parent_text + "\n" + allowed if allowed else parent_text, training_inputs):
             return "copied-training-input"
         return None
 

@@ -1,0 +1,137 @@
+"""The worked-example edit: a training input, steps written toward its gold answer and
+checked by code, and the answer line in the form of the task's own correct replies."""
+
+from __future__ import annotations
+
+import random
+
+from gepetto import Candidate, Config, ModuleRecord, ReflectionConfig, optimize
+from gepetto.lm import ScriptedLM
+from gepetto.proposers.edits import EXAMPLE_HEADER, EditProposer, _answer_form, _solution_steps, split_example, split_sections
+from gepetto.proposers.refusal import RefusalRules
+from gepetto.systems.metrics import exact_answer_metric
+from gepetto.systems.prompt_system import PromptSystem
+
+SEED = "Task: Count the things the speaker has.\nAnswer the question. Give the final answer on the last line as 'Answer: <answer>'."
+SHORT = "I have a goat, a frog, five pigs, and a bear. How many animals do I have?"
+LONG = "I have a chair, two tables, a lamp, a bed, three couches, and an oven. How many objects do I have?"
+STEPS = "1. One goat and one frog make 2.\n2. Five pigs make 2 + 5 = 7.\n3. One bear makes 7 + 1 = 8 animals."
+
+
+def records() -> list[ModuleRecord]:
+    return [
+        ModuleRecord("m", {"input": "I have a cat and a dog. How many animals do I have?"}, "Let me count.\nAnswer: 2", "ok", 1.0, "2"),
+        ModuleRecord("m", {"input": LONG}, "Answer: 7", "Wrong: expected 10", 0.0, "10"),
+        ModuleRecord("m", {"input": SHORT}, "Answer: 6", "Wrong: expected 8", 0.0, "8"),
+    ]
+
+
+def test_answer_form_is_the_correct_replys_answer_line_with_a_slot() -> None:
+    assert _answer_form("Let me count.\nAnswer: 12", "12") == "Answer: \x00answer\x00"
+    assert _answer_form("The answer is (B).", "(B)") == "The answer is \x00answer\x00."
+    assert _answer_form("Answer: 120", "12") is None  # 12 is not a whole answer inside 120
+
+
+def test_solution_steps_must_reach_the_gold_answer() -> None:
+    steps, reason = _solution_steps(STEPS, "8", truncated=False)
+    assert reason is None and steps[-1] == "3. One bear makes 7 + 1 = 8 animals."
+    assert _solution_steps("1. Count them.\n2. 8 items and one more make 9.", "8", False)[1] == "solution-misses-answer"
+    assert _solution_steps("1. Count them.\n2. That makes eight.", "8", False)[1] == "solution-misses-answer"
+    assert _solution_steps("The answer is 8.", "8", False)[1] == "fragment"
+    assert _solution_steps(STEPS, "8", truncated=True)[1] == "truncated"
+    assert _solution_steps("1) Read the date.\n2) So the answer is 05/01/2021.", "05/01/2021", False)[1] is None
+
+
+def test_after_the_description_a_worked_example_of_the_shortest_wrong_input_is_appended() -> None:
+    lm = ScriptedLM(replies=[STEPS])
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), use_grammar=True)
+    proposal = proposer.propose(Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=3)
+    assert proposal.text == SEED + "\n\n" + "\n".join([EXAMPLE_HEADER, f"Input: {SHORT}", STEPS, "Answer: 8"])
+    prompt = lm.calls[0].messages[-1]["content"]
+    assert f"Input: {SHORT}" in prompt and "Correct answer: 8" in prompt and "must state the answer 8" in prompt
+    assert lm.calls[0].params["grammar"].startswith('root ::= "1. "')
+    assert split_example(proposal.text) == (SEED, "\n".join([EXAMPLE_HEADER, f"Input: {SHORT}", STEPS, "Answer: 8"]))
+
+
+def test_a_solution_that_misses_the_answer_is_re_asked_on_the_next_wrong_input() -> None:
+    lm = ScriptedLM(replies=["1. Count the animals.\n2. There are 9 animals.", "1. Two tables and three couches.\n2. That is 10 objects."])
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=1)).propose(
+        Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=3,
+    )
+    assert [a.refusal for a in proposal.attempts] == ["solution-misses-answer", None]
+    assert proposal.text is not None and f"Input: {LONG}" in proposal.text and proposal.text.endswith("Answer: 10")
+
+
+def test_no_worked_example_before_a_correct_reply_shows_the_answer_form() -> None:
+    """Without a correct reply the form of the answer line is unknown: a rule instead."""
+    lm = ScriptedLM(replies=["Rule: Add up the number in front of every item, counting an item without one as one."])
+    wrong_only = [r for r in records() if r.score == 0.0]
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=0)).propose(
+        Candidate({"m": SEED}), "m", wrong_only, rng=random.Random(0), iteration=3,
+    )
+    assert proposal.text is not None and "Rules:\n- Add up" in proposal.text and EXAMPLE_HEADER not in proposal.text
+
+
+def test_worked_example_off_gives_rules_only() -> None:
+    lm = ScriptedLM(replies=["Rule: Add up the number in front of every item, counting an item without one as one."])
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=0, worked_example=False)).propose(
+        Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=3,
+    )
+    assert "Write one general rule" in lm.calls[0].messages[-1]["content"] and EXAMPLE_HEADER not in (proposal.text or "")
+
+
+def test_worked_examples_are_asked_for_three_times_at_most_then_rules() -> None:
+    lm = ScriptedLM(respond=lambda m: STEPS if "step-by-step" in m[-1]["content"] else "Rule: Count an item without a number as one item.")
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0))
+    for iteration in range(1, 6):  # the gate rejects every child: the parent stays the seed
+        proposer.propose(Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=iteration)
+    asked = ["step-by-step" in c.messages[-1]["content"] for c in lm.calls]
+    assert asked == [True, True, True, False, False]
+
+
+def test_later_edits_keep_the_worked_example_last_and_may_keep_its_input() -> None:
+    block = "\n".join([EXAMPLE_HEADER, f"Input: {SHORT}", STEPS, "Answer: 8"])
+    current = SEED + "\n\n" + block
+    lm = ScriptedLM(replies=["Rule: Count an item without a number in front of it as one item."])
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=0)).propose(
+        Candidate({"m": current}), "m", records(), rng=random.Random(0), iteration=9,
+    )
+    assert proposal.text is not None, proposal.attempts
+    assert proposal.text.endswith(block) and "Rules:\n- Count an item" in proposal.text
+    body, _, rules = split_sections(split_example(proposal.text)[0])
+    assert body == SEED and rules == ["Count an item without a number in front of it as one item."]
+
+
+def test_the_copy_guard_allows_only_the_worked_examples_own_input() -> None:
+    rules = RefusalRules(copy_ngram=5)
+    text = SEED + "\n\n" + "\n".join([EXAMPLE_HEADER, f"Input: {SHORT}", STEPS, "Answer: 8"])
+    inputs = [SHORT, LONG]
+    assert rules.check(text, parent_text=SEED, training_inputs=inputs) == "copied-training-input"
+    assert RefusalRules(copy_ngram=5).check(text, parent_text=SEED, training_inputs=inputs, allowed=SHORT) is None
+    pasted = text + "\nAlso: I have a chair, two tables, a lamp, a bed"
+    assert RefusalRules(copy_ngram=5).check(pasted, parent_text=SEED, training_inputs=inputs, allowed=SHORT) == "copied-training-input"
+
+
+def test_a_run_keeps_the_worked_example_the_task_model_learns_from() -> None:
+    """End to end with a scripted task model that counts right only when shown a worked
+    example: the run proposes one and returns it as the best candidate."""
+    def task_reply(messages: list[dict[str, str]]) -> str:
+        question = messages[-1]["content"]
+        truth = question.split("#")[1]
+        return f"Counting.\nAnswer: {truth}" if EXAMPLE_HEADER in messages[0]["content"] or truth == "1" else "Answer: 0"
+
+    def example(i: int) -> dict[str, str]:
+        n = 1 + i % 4
+        return {"q": f"I have {n} pigs #{n}# How many?", "a": str(n)}
+
+    system = PromptSystem(ScriptedLM(respond=task_reply), "Answer the question. End with 'Answer: <n>'.", lambda ex: ex["q"],
+                          lambda ex, reply: exact_answer_metric(ex["a"], reply), module="m", expected=lambda ex: ex["a"])
+    reflection = ScriptedLM(respond=lambda m: (
+        "1. Each pig counts once.\n2. So there are " + m[-1]["content"].split("Correct answer: ")[1].split("\n")[0] + " pigs."
+        if "step-by-step" in m[-1]["content"] else "Task: count the pigs the speaker has and give the number."
+    ))
+    result = optimize(system, [example(i) for i in range(12)], [example(i) for i in range(12, 20)], reflection_lm=reflection,
+                      config=Config(max_rollouts=80, minibatch_size=4, seed=0, reflection=ReflectionConfig(strategy="edits")))
+    best = result.best_candidate["m"]
+    assert EXAMPLE_HEADER in best and best.rstrip().endswith(tuple(f"Answer: {n}" for n in range(1, 5)))
+    assert result.best_score == 1.0
