@@ -28,6 +28,8 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
                          default since it was measured; the name is kept for its result files)
 * ``gepetto-seen-only``  (on request) gepetto without it: only labels the training set shows
 * ``gepetto-unseen-contrast`` (on request) the default plus ``definition_contrast: nearest``
+* ``gepetto-no-demos``   (on request) gepetto without ``reflection.demonstrations`` (no
+                         examples section for classifiers, no worked example otherwise)
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -68,12 +70,13 @@ from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
 OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
-        "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast", "gepetto-seen-only")
+        "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast", "gepetto-seen-only",
+        "gepetto-no-demos")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
 ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
                                        "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast",
-                                       "gepetto-seen-only")
+                                       "gepetto-seen-only", "gepetto-no-demos")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -95,7 +98,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
                                   definition_sets=3 if name.startswith("gepetto-sets") else 1,
                                   definition_choice="likelihood" if name == "gepetto-sets-likelihood" else "validation",
                                   define_unseen_labels=not name.startswith("gepetto-seen-only"),
-                                  definition_contrast="nearest" if name == "gepetto-unseen-contrast" else "none")
+                                  definition_contrast="nearest" if name == "gepetto-unseen-contrast" else "none",
+                                  demonstrations=name != "gepetto-no-demos")
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":
         settings["use_merge"] = False

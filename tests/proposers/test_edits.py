@@ -26,7 +26,7 @@ def test_sections_round_trip() -> None:
 
 def test_confusion_becomes_a_definition_request_and_is_applied_by_code() -> None:
     lm = ScriptedLM(replies=["card_arrival: the customer is waiting for a new card that has not been delivered yet"])
-    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS, use_grammar=True, define_all_first=False)
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0, demonstrations=False), labels=LABELS, use_grammar=True, define_all_first=False)
     records = [
         rec("My new card still has not come in the mail", "card_arrival", "lost_or_stolen_card", 0.0),
         rec("I think someone took my card", "lost_or_stolen_card", "lost_or_stolen_card", 1.0),

@@ -74,7 +74,7 @@ def test_no_worked_example_before_a_correct_reply_shows_the_answer_form() -> Non
 
 def test_worked_example_off_gives_rules_only() -> None:
     lm = ScriptedLM(replies=["Rule: Add up the number in front of every item, counting an item without one as one."])
-    proposal = EditProposer(lm, ReflectionConfig(max_resamples=0, worked_example=False)).propose(
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=0, demonstrations=False)).propose(
         Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=3,
     )
     assert "Write one general rule" in lm.calls[0].messages[-1]["content"] and EXAMPLE_HEADER not in (proposal.text or "")
@@ -135,3 +135,71 @@ def test_a_run_keeps_the_worked_example_the_task_model_learns_from() -> None:
     best = result.best_candidate["m"]
     assert EXAMPLE_HEADER in best and best.rstrip().endswith(tuple(f"Answer: {n}" for n in range(1, 5)))
     assert result.best_score == 1.0
+
+
+LABELS = ["card_arrival", "lost_or_stolen_card", "declined_transfer"]
+TRAIN = [
+    ("Where is the card I ordered last week?", "card_arrival"),
+    ("My card was stolen on the train this morning", "lost_or_stolen_card"),
+    ("Still waiting on my new card, when does it come?", "card_arrival"),
+    ("Why did my transfer to my landlord fail?", "declined_transfer"),
+    ("I can't find my card anywhere, I think I lost it", "lost_or_stolen_card"),
+]
+
+
+def label_records() -> list[ModuleRecord]:
+    return [
+        ModuleRecord("classify", {"input": "The card I ordered has not come"}, "card_arrival", "ok", 1.0, "card_arrival"),
+        ModuleRecord("classify", {"input": "Someone took my wallet with the card"}, "card_arrival", "wrong", 0.0, "lost_or_stolen_card"),
+    ]
+
+
+def test_a_classifier_gets_one_training_input_per_label_after_its_definitions() -> None:
+    lm = ScriptedLM(replies=["unused"])  # no LM call: code chooses the examples
+    proposer = EditProposer(lm, ReflectionConfig(), labels=LABELS)
+    proposer.prime(TRAIN)
+    current = "Classify the query.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
+    proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert proposal.text == current + "\n\n" + "\n".join([
+        "Examples:",
+        "Input: Where is the card I ordered last week?", "card_arrival",
+        "Input: My card was stolen on the train this morning", "lost_or_stolen_card",
+        "Input: Why did my transfer to my landlord fail?", "declined_transfer",
+    ])
+    assert not lm.calls
+    # the gate rejected it: the next ask shows each label's next training input
+    again = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=3)
+    assert again.text is not None and "Input: Still waiting on my new card" in again.text
+    assert "Input: I can't find my card anywhere" in again.text and "Input: Why did my transfer" in again.text
+
+
+def test_the_examples_use_the_answer_form_of_correct_replies_and_labels_missed_come_first() -> None:
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(), labels=LABELS, max_demonstrations=1)
+    proposer.prime(TRAIN)
+    records = [
+        ModuleRecord("classify", {"input": "my card never came"}, "Intent: card_arrival", "ok", 1.0, "card_arrival"),
+        ModuleRecord("classify", {"input": "transfer bounced"}, "Intent: card_arrival", "wrong", 0.0, "declined_transfer"),
+    ]
+    current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
+    proposal = proposer.propose(Candidate({"classify": current}), "classify", records, rng=random.Random(0), iteration=2)
+    assert proposal.text is not None
+    assert proposal.text.endswith("Examples:\nInput: Why did my transfer to my landlord fail?\nIntent: declined_transfer")
+
+
+def test_a_classifier_with_examples_goes_on_to_definitions_and_keeps_them() -> None:
+    lm = ScriptedLM(replies=["card_arrival: a card the customer ordered that has not been delivered yet"])
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS, define_all_first=False)
+    proposer.prime(TRAIN)
+    block = "Examples:\nInput: Where is the card I ordered last week?\ncard_arrival"
+    records = [ModuleRecord("classify", {"input": "my new card is late"}, "lost_or_stolen_card", "wrong", 0.0, "card_arrival")]
+    proposal = proposer.propose(Candidate({"classify": "Classify.\n\n" + block}), "classify", records, rng=random.Random(0), iteration=4)
+    assert proposal.text == "Classify.\n\nLabel definitions:\n- card_arrival: a card the customer ordered that has not been delivered yet\n\n" + block
+
+
+def test_demonstrations_off_never_shows_training_inputs_to_a_classifier() -> None:
+    lm = ScriptedLM(replies=["card_arrival: a card the customer ordered that has not been delivered yet"], cycle=True)
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0, demonstrations=False), labels=LABELS, define_all_first=False)
+    proposer.prime(TRAIN)
+    current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
+    proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert proposal.text is not None and "Examples:" not in proposal.text and "Input:" not in proposal.text

@@ -68,13 +68,15 @@ class ReflectionConfig(_Strict):
         "set also the labels no training example shows, from the label's name. false: only the labels the "
         "training examples show (the behaviour before; measured in the README)",
     )
-    worked_example: bool = Field(
+    demonstrations: bool = Field(
         True,
-        description="edits, tasks without a label set: after the task-description edit, propose a worked example "
-        "— a training input the parent got wrong, with numbered steps the reflection LM writes toward its gold answer "
-        "(code checks that the last step reaches it) and the answer line in the form of the task's own correct "
-        "replies. The only edit that places a training input in the text, on purpose; the minibatch gate and "
-        "validation decide whether it stays. false: rules only",
+        description="edits: propose a demonstrations section built from training examples, appended last. A "
+        "classifier (after its first definition set) gets one training input per label with its label; a task "
+        "without a label set (after its task description) gets a worked example — an input the parent got wrong, "
+        "with numbered steps the reflection LM writes toward its gold answer (code checks that the last step "
+        "reaches it). Answer lines take the form of the task's own correct replies. The only edit that places "
+        "training inputs in the text, on purpose; the minibatch gate and validation decide whether it stays. "
+        "false: definitions and rules only",
     )
     definition_choice: Literal["validation", "likelihood"] = Field(
         "validation",

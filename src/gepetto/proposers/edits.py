@@ -23,10 +23,19 @@ here in code, and the edit is applied by code, so the instruction keeps its stru
     2. <a step>
     <the final answer line, in the form the task's correct replies use>
 
-The worked example (``reflection.worked_example``, for tasks without a label set) is the
-one section built from a training input on purpose: its steps are written by the
-reflection LM with the gold answer in view, checked by code to arrive at that answer, and
-closed by the answer line in the exact form of the task's own correct replies.
+or, for a classifier,
+
+    Examples:
+    Input: <a training input>
+    <its label, in the form of the task's own correct replies>
+    ...
+
+The demonstrations section (``reflection.demonstrations``) is the one section built from
+training inputs on purpose. A classifier's holds one training input per label, chosen by
+code. A worked example's steps are written by the reflection LM with the gold answer in
+view and checked by code to arrive at it. Both end in answer lines of the exact form the
+metric accepted in the task's own correct replies, so they never teach a wrong answer or
+a wrong format.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ _log = logging.getLogger(__name__)
 DEFINITIONS_HEADER = "Label definitions:"
 RULES_HEADER = "Rules:"
 EXAMPLE_HEADER = "Worked example:"
+LABELLED_HEADER = "Examples:"
 EDIT_SYSTEM_PROMPT = "You write short, general guidance for a text classifier or assistant. You reply with one line only."
 SOLVE_SYSTEM_PROMPT = "You explain solutions step by step, briefly and correctly. You reply with the numbered steps only."
 
@@ -99,11 +109,12 @@ def join_sections(body: str, definitions: dict[str, str], rules: list[str], exam
 
 
 def split_example(text: str) -> tuple[str, str]:
-    """(the text before its worked example, the worked-example block or ""). The block
-    is the last section, from its header to the end, kept verbatim."""
+    """(the text before its demonstrations, the demonstrations block or ""). The block is
+    the last section, from its header (a worked example or a classifier's examples) to the
+    end, kept verbatim."""
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        if line.strip() == EXAMPLE_HEADER:
+        if line.strip() in (EXAMPLE_HEADER, LABELLED_HEADER):
             return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
     return text, ""
 
@@ -142,6 +153,7 @@ class EditProposer:
     use_grammar: bool = False
     max_words: int = 25
     max_rules: int = 8
+    max_demonstrations: int = 16  # labels shown by a classifier's examples section at most
     examples_per_label: int = 4
     define_all_first: bool = True
     describe_first: bool = True
@@ -230,6 +242,10 @@ class EditProposer:
             # sets replace the parent's (a user's own definitions are never replaced wholesale)
             self._definition_sets[module] = written + 1
             return self._define_all(module, current, body, definitions, rules, labels, records, iteration, example=example)
+        if labels and self.config.demonstrations and not example and self._worked.get(module, 0) < _WORKED_TRIES:
+            proposal = self._label_examples(module, current, labels, records)
+            if proposal is not None:
+                return proposal
         if (
             not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records)
             and self._described.get(module, 0) < 2
@@ -238,7 +254,7 @@ class EditProposer:
             self._described[module] = self._described.get(module, 0) + 1
             return self._describe(module, current, body, definitions, rules, records, iteration, example)
         if (
-            not labels and self.config.worked_example and not example and any(r.expected for r in records)
+            not labels and self.config.demonstrations and not example and any(r.expected for r in records)
             and self._worked.get(module, 0) < _WORKED_TRIES
         ):
             proposal = self._work_example(module, current, records, iteration)
@@ -262,7 +278,7 @@ class EditProposer:
                     new_text = join_sections(body, definitions, new_rules, example)
             if new_text is not None:
                 reason = self.rules.check(
-                    new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=_example_input(example),
+                    new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=example,
                 )
             attempts.append(Attempt(reason, reply, new_text))
             if reason is None:
@@ -349,7 +365,7 @@ class EditProposer:
         if not definitions or definitions == previous:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
         new_text = join_sections(body, definitions, rules, example)
-        reason = self.rules.check(new_text, parent_text=current, training_inputs=known, allowed=_example_input(example))
+        reason = self.rules.check(new_text, parent_text=current, training_inputs=known, allowed=example)
         if reason is not None:
             attempts.append(Attempt(reason, new_text))
             return Proposal(module, None, tuple(attempts))
@@ -406,10 +422,45 @@ class EditProposer:
             return Proposal(module, None, (Attempt(reason, reply, None),))
         new_text = join_sections(f"Task: {line}\n{body}", definitions, rules, example)
         reason = self.rules.check(
-            new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=_example_input(example),
+            new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=example,
         )
         accepted = new_text if reason is None else None
         return Proposal(module, accepted, (Attempt(reason, reply, accepted),))
+
+    def _label_examples(
+        self, module: str, current: str, labels: list[str], records: Sequence[ModuleRecord],
+    ) -> Proposal | None:
+        """One training input per label with its label, appended to a classifier's
+        instruction; None while no correct reply has shown the form of an answer.
+
+        Why: measured on banking-9 (README, "Demonstrations"), one example per intent
+        lifted the 1.5B task model from 0.69 to 0.79 on test — as much as a careful
+        hand-written definition list — where reflection-written definitions gain a few
+        points. A small classifier matches a query against examples better than against
+        descriptions. A second ask (the gate rejected the first) takes each label's next
+        training input, so the examples themselves are searched over. Labels the parent
+        got wrong on this minibatch come first when there are more labels than
+        ``max_demonstrations``."""
+        form = self._answer_forms.get(module)
+        if form is None:
+            return None
+        tries = self._worked.get(module, 0)
+        self._worked[module] = tries + 1
+        missed = [r.expected for r in records if r.expected and (r.score is None or r.score < self.perfect_score)]
+        shown = [lab for lab in labels if self._memory.get(lab)]
+        shown.sort(key=lambda lab: (lab not in missed, labels.index(lab)))
+        shown = sorted(shown[: self.max_demonstrations], key=labels.index)
+        if not shown:
+            return None
+        lines = [LABELLED_HEADER]
+        for label in shown:
+            texts = self._memory[label]
+            lines += [f"Input: {texts[tries % len(texts)]}", form.replace(_ANSWER_SLOT, label)]
+        block = "\n".join(lines)
+        new_text = join_example(current, block)
+        reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=block)
+        accepted = new_text if reason is None else None
+        return Proposal(module, accepted, (Attempt(reason, f"{len(shown)} training examples, one per label", accepted),))
 
     def _work_example(
         self, module: str, current: str, records: Sequence[ModuleRecord], iteration: int,
@@ -461,7 +512,7 @@ class EditProposer:
             if reason is None:
                 block = "\n".join([EXAMPLE_HEADER, f"Input: {question}", *steps, form.replace(_ANSWER_SLOT, gold)])
                 new_text = join_example(current, block)
-                reason = self.rules.check(new_text, parent_text=current, training_inputs=known, allowed=question)
+                reason = self.rules.check(new_text, parent_text=current, training_inputs=known, allowed=block)
             attempts.append(Attempt(reason, reply, new_text if reason is None else None))
             if reason is None:
                 return Proposal(module, new_text, tuple(attempts))
@@ -651,20 +702,6 @@ def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], 
 
 def _as_number(text: str) -> float:
     return float(text.replace(",", ""))
-
-
-def _example_input(block: str) -> str:
-    """The training input a worked-example block holds, from ``Input:`` to its first step
-    (its words may stay in the text)."""
-    lines: list[str] = []
-    for line in block.splitlines():
-        if not lines and line.startswith("Input: "):
-            lines.append(line[len("Input: ") :])
-        elif lines:
-            if (m := _STEP.match(line)) and m.group(1) == "1":
-                break
-            lines.append(line)
-    return "\n".join(lines)
 
 
 def _input_text(record: ModuleRecord) -> str:
