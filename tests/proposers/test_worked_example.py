@@ -203,3 +203,16 @@ def test_demonstrations_off_never_shows_training_inputs_to_a_classifier() -> Non
     current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
     proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
     assert proposal.text is not None and "Examples:" not in proposal.text and "Input:" not in proposal.text
+
+
+def test_examples_come_even_when_the_first_definition_set_was_rejected() -> None:
+    """The gate rejected the first set (the parent is still the seed): the next edit is the
+    examples section, not another set."""
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions about this kind of card problem"))
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS)
+    proposer.prime(TRAIN)
+    seed = Candidate({"classify": "Classify the query."})
+    first = proposer.propose(seed, "classify", label_records(), rng=random.Random(0), iteration=1)
+    assert first.text is not None and "Label definitions:" in first.text and "Examples:" not in first.text
+    second = proposer.propose(seed, "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert second.text is not None and second.text.startswith("Classify the query.\n\nExamples:\nInput: Where is the card")

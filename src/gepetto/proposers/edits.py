@@ -237,15 +237,17 @@ class EditProposer:
             # all sets now, the most likely one proposed: they do not compete as children
             self._definition_sets[module] = sets
             return self._define_most_likely(module, current, body, rules, labels, records, iteration, example)
+        first_set = labels and self.define_all_first and not definitions and not written
+        if labels and not first_set and self.config.demonstrations and not example and self._worked.get(module, 0) < _WORKED_TRIES:
+            # after the first definition set was proposed (accepted or not): the examples section
+            proposal = self._label_examples(module, current, labels, records)
+            if proposal is not None:
+                return proposal
         if labels and self.define_all_first and (not definitions or 0 < written < sets):
             # the first set when the text has none; with ``definition_sets`` > 1, further fresh
             # sets replace the parent's (a user's own definitions are never replaced wholesale)
             self._definition_sets[module] = written + 1
             return self._define_all(module, current, body, definitions, rules, labels, records, iteration, example=example)
-        if labels and self.config.demonstrations and not example and self._worked.get(module, 0) < _WORKED_TRIES:
-            proposal = self._label_examples(module, current, labels, records)
-            if proposal is not None:
-                return proposal
         if (
             not labels and self.describe_first and not _TASK_LINE.match(body) and any(r.expected for r in records)
             and self._described.get(module, 0) < 2
