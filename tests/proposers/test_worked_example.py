@@ -48,7 +48,7 @@ def test_after_the_description_a_worked_example_of_the_shortest_wrong_input_is_a
     proposal = proposer.propose(Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=3)
     assert proposal.text == SEED + "\n\n" + "\n".join([EXAMPLE_HEADER, f"Input: {SHORT}", STEPS, "Answer: 8"])
     prompt = lm.calls[0].messages[-1]["content"]
-    assert f"Input: {SHORT}" in prompt and "Correct answer: 8" in prompt and "must state the answer 8" in prompt
+    assert f"Input: {SHORT}" in prompt and "Correct answer: 8" in prompt and "states the answer 8" in prompt
     assert lm.calls[0].params["grammar"].startswith('root ::= "1. "')
     assert split_example(proposal.text) == (SEED, "\n".join([EXAMPLE_HEADER, f"Input: {SHORT}", STEPS, "Answer: 8"]))
 
@@ -81,11 +81,11 @@ def test_worked_example_off_gives_rules_only() -> None:
 
 
 def test_worked_examples_are_asked_for_three_times_at_most_then_rules() -> None:
-    lm = ScriptedLM(respond=lambda m: STEPS if "step-by-step" in m[-1]["content"] else "Rule: Count an item without a number as one item.")
+    lm = ScriptedLM(respond=lambda m: STEPS if "Solve this input step by step" in m[-1]["content"] else "Rule: Count an item without a number as one item.")
     proposer = EditProposer(lm, ReflectionConfig(max_resamples=0))
     for iteration in range(1, 6):  # the gate rejects every child: the parent stays the seed
         proposer.propose(Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=iteration)
-    asked = ["step-by-step" in c.messages[-1]["content"] for c in lm.calls]
+    asked = ["Solve this input step by step" in c.messages[-1]["content"] for c in lm.calls]
     assert asked == [True, True, True, False, False]
 
 
@@ -128,7 +128,7 @@ def test_a_run_keeps_the_worked_example_the_task_model_learns_from() -> None:
                           lambda ex, reply: exact_answer_metric(ex["a"], reply), module="m", expected=lambda ex: ex["a"])
     reflection = ScriptedLM(respond=lambda m: (
         "1. Each pig counts once.\n2. So there are " + m[-1]["content"].split("Correct answer: ")[1].split("\n")[0] + " pigs."
-        if "step-by-step" in m[-1]["content"] else "Task: count the pigs the speaker has and give the number."
+        if "Solve this input step by step" in m[-1]["content"] else "Task: count the pigs the speaker has and give the number."
     ))
     result = optimize(system, [example(i) for i in range(12)], [example(i) for i in range(12, 20)], reflection_lm=reflection,
                       config=Config(max_rollouts=80, minibatch_size=4, seed=0, reflection=ReflectionConfig(strategy="edits")))

@@ -495,10 +495,12 @@ class EditProposer:
                 "Here is an input of a task and its correct answer.",
                 f"Input: {question}",
                 f"Correct answer: {gold}",
-                "Write a short step-by-step solution that reaches this answer: a numbered list of at most 8 short "
-                f"steps, worked out from the input. The last step must state the answer {gold}.",
+                "Solve this input step by step, doing the actual work on it: each step takes one concrete part of "
+                "the input (one item, one fact, one number) and says what it gives; the last step puts them together "
+                f"and states the answer {gold}. Show the work; do not describe a general method (no 'identify the "
+                "items', 'count each one', 'add them up'). Reply with a numbered list of at most 12 short steps.",
             ]
-            grammar = 'root ::= "1. " step ("\\n" [2-9] ". " step){1,7}\nstep ::= [^\\n]{3,240}'
+            grammar = 'root ::= "1. " step ("\\n" ([2-9] | "1" [0-2]) ". " step){1,11}\nstep ::= [^\\n]{3,240}'
             params = {"grammar": grammar} if self.use_grammar else {}
             sample_index = _WORKED_SAMPLES + iteration * 100 + attempt
             new_text = None
@@ -689,7 +691,7 @@ def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], 
     steps = [m.group(2) for line in reply.splitlines() if (m := _STEP.match(line))]
     if len(steps) < 2:
         return [], "fragment"
-    if len(steps) > 10:
+    if len(steps) > 12:
         return [], "too-long"
     last = steps[-1]
     gold_text = gold.strip()

@@ -1,0 +1,49 @@
+"""benchmarks/demonstrations.py builds its sections with the product's proposer; checked
+here with scripted models (the numbers themselves come from the embedded ones)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from gepetto.lm import ScriptedLM
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load():  # noqa: ANN201
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("demonstrations", ROOT / "benchmarks" / "demonstrations.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_banking_rows_score_the_examples_section_and_its_layouts() -> None:
+    demos = load()
+    rows = demos.banking_rows(ScriptedLM(respond=lambda m: "card_arrival"), draws=1)
+    names = [r["instruction"] for r in rows]
+    assert names[:4] == ["seed", "seed + examples 0", "seed + examples 0, training order", 'seed + examples 0, "Answer:" lines']
+    first = rows[1]["text"]
+    assert "\n\nExamples:\nInput: " in first and "\nAnswer: " not in first
+    assert "\nAnswer: card_arrival" in rows[3]["text"] or "\nAnswer: activate_my_card" in rows[3]["text"]
+    # the training-order layout holds the same lines
+    assert sorted(rows[2]["text"].splitlines()) == sorted(first.splitlines())
+    assert all(0.0 <= r["test"] <= 1.0 for r in rows if "test" in r)
+
+
+def test_bbh_rows_build_a_checked_worked_example() -> None:
+    demos = load()
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        user = messages[-1]["content"]
+        if "Solve this input step by step" in user:
+            gold = user.split("Correct answer: ")[1].split("\n")[0]
+            return f"1. I read the list.\n2. So the total is {gold}."
+        return "Answer: 5"
+
+    rows = demos.bbh_rows(ScriptedLM(respond=reply), "object_counting", draws=1)
+    assert [r["instruction"] for r in rows] == ["seed", "seed + step-by-step line", "seed + worked example 0"]
+    assert "Worked example:\nInput: " in rows[2]["text"] and rows[2]["text"].splitlines()[-1].startswith("Answer: ")
