@@ -46,4 +46,4 @@ def test_bbh_rows_build_a_checked_worked_example() -> None:
 
     rows = demos.bbh_rows(ScriptedLM(respond=reply), "object_counting", draws=1)
     assert [r["instruction"] for r in rows] == ["seed", "seed + step-by-step line", "seed + worked example 0"]
-    assert "Worked example:\nInput: " in rows[2]["text"] and rows[2]["text"].splitlines()[-1].startswith("Answer: ")
+    assert "Worked example (solve every input step by step like this, then give the answer line):\nInput: " in rows[2]["text"] and rows[2]["text"].splitlines()[-1].startswith("Answer: ")

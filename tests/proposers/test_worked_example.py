@@ -81,12 +81,21 @@ def test_worked_example_off_gives_rules_only() -> None:
 
 
 def test_worked_examples_are_asked_for_three_times_at_most_then_rules() -> None:
-    lm = ScriptedLM(respond=lambda m: STEPS if "Solve this input step by step" in m[-1]["content"] else "Rule: Count an item without a number as one item.")
+    def reply(messages: list[dict[str, str]]) -> str:
+        user = messages[-1]["content"]
+        if "Solve this input step by step" not in user:
+            return "Rule: Count an item without a number as one item."
+        return "1. Read the list.\n2. So the total is " + user.split("Correct answer: ")[1].split("\n")[0] + "."
+
+    lm = ScriptedLM(respond=reply)
     proposer = EditProposer(lm, ReflectionConfig(max_resamples=0))
     for iteration in range(1, 6):  # the gate rejects every child: the parent stays the seed
         proposer.propose(Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=iteration)
     asked = ["Solve this input step by step" in c.messages[-1]["content"] for c in lm.calls]
-    assert asked == [True, True, True, False, False]
+    # the third ask (the shortest input again) was proposed before, so that iteration gets a rule
+    assert asked == [True, True, True, False, False, False]
+    inputs = [c.messages[-1]["content"].split("Input: ")[1].split("\n")[0] for c in lm.calls[:3]]
+    assert inputs == [SHORT, LONG, SHORT]  # a re-ask starts on the next wrong input
 
 
 def test_later_edits_keep_the_worked_example_last_and_may_keep_its_input() -> None:
@@ -216,3 +225,44 @@ def test_examples_come_even_when_the_first_definition_set_was_rejected() -> None
     assert first.text is not None and "Label definitions:" in first.text and "Examples:" not in first.text
     second = proposer.propose(seed, "classify", label_records(), rng=random.Random(0), iteration=2)
     assert second.text is not None and second.text.startswith("Classify the query.\n\nExamples:\nInput: Where is the card")
+
+
+def test_answer_forms_come_only_from_answer_lines() -> None:
+    assert _answer_form("Cat 1, dog 1, so 1 + 1 = 2", "2") is None  # reasoning, not an answer line
+    assert _answer_form("Answer: 7.5", "7") is None and _answer_form("Answer: -7", "7") is None
+    assert _answer_form("Label: card_arrival (card_arrival)", "card_arrival") == "Label: \x00answer\x00 (\x00answer\x00)"
+    assert _answer_form("anything", "") is None
+
+
+def test_solution_steps_read_whole_answers_and_grouped_numbers() -> None:
+    assert _solution_steps("1. Big numbers.\n2. In all 1,000,000 items.", "1000000", False)[1] is None
+    assert _solution_steps("1. Check.\n2. x = 1,5", "15", False)[1] == "solution-misses-answer"
+    assert _solution_steps("1. Check who came.\n2. Nobody did.", "no", False)[1] == "solution-misses-answer"
+    assert _solution_steps("1. Check who came.\n2. So the answer is no.", "no", False)[1] is None
+    assert _solution_steps("1. First.\n3.5 apples remain\n2. So 4.", "4", False)[0] == ["1. First.", "2. So 4."]
+
+
+def test_a_refused_worked_example_still_leaves_the_iteration_a_rule() -> None:
+    lm = ScriptedLM(replies=["1. Count.\n2. That is 99.", "Rule: Count an item without a number in front of it as one item."])
+    proposal = EditProposer(lm, ReflectionConfig(max_resamples=0)).propose(
+        Candidate({"m": SEED}), "m", records(), rng=random.Random(0), iteration=3,
+    )
+    assert [a.refusal for a in proposal.attempts] == ["solution-misses-answer", None]
+    assert proposal.text is not None and "Rules:\n- Count an item" in proposal.text
+
+
+def test_a_users_own_examples_section_is_part_of_the_body() -> None:
+    users = "Classify.\n\nExamples:\nwhere is my card -> card_arrival\n\nAnswer with the label only."
+    assert split_example(users) == (users, "")
+    ours = users + "\n\nExamples:\nInput: my card is late\ncard_arrival"
+    assert split_example(ours) == (users, "Examples:\nInput: my card is late\ncard_arrival")
+
+
+def test_a_long_examples_section_shows_fewer_labels_rather_than_none() -> None:
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(), labels=LABELS,
+                            rules=RefusalRules(copy_ngram=5, max_chars=420))
+    proposer.prime([(text + " " + "and so on " * 30, label) for text, label in TRAIN])
+    current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
+    proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert proposal.text is not None and len(proposal.text) <= 420
+    assert proposal.text.count("\nInput: ") == 1 and "…" in proposal.text

@@ -17,8 +17,8 @@ here in code, and the edit is applied by code, so the instruction keeps its stru
     Rules:
     - ...
 
-    Worked example:
-    Question: <a training input>
+    Worked example (solve every input step by step like this, then give the answer line):
+    Input: <a training input>
     1. <a step>
     2. <a step>
     <the final answer line, in the form the task's correct replies use>
@@ -62,7 +62,7 @@ _log = logging.getLogger(__name__)
 
 DEFINITIONS_HEADER = "Label definitions:"
 RULES_HEADER = "Rules:"
-EXAMPLE_HEADER = "Worked example:"
+EXAMPLE_HEADER = "Worked example (solve every input step by step like this, then give the answer line):"
 LABELLED_HEADER = "Examples:"
 EDIT_SYSTEM_PROMPT = "You write short, general guidance for a text classifier or assistant. You reply with one line only."
 SOLVE_SYSTEM_PROMPT = "You explain solutions step by step, briefly and correctly. You reply with the numbered steps only."
@@ -113,8 +113,12 @@ def split_example(text: str) -> tuple[str, str]:
     the last section, from its header (a worked example or a classifier's examples) to the
     end, kept verbatim."""
     lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() in (EXAMPLE_HEADER, LABELLED_HEADER):
+    # from the end, and only a block of this module's making (header, then an ``Input:``
+    # line): a user's own "Examples:" earlier in the text stays part of the body
+    for i in range(len(lines) - 2, -1, -1):
+        header = lines[i].strip()
+        ours = header == LABELLED_HEADER or (header.startswith("Worked example") and header.endswith(":"))
+        if ours and lines[i + 1].startswith("Input: "):
             return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
     return text, ""
 
@@ -187,8 +191,8 @@ class EditProposer:
         for r in records:
             if r.expected is None:
                 continue
-            if r.score is not None and r.score >= self.perfect_score and r.output:
-                form = _answer_form(r.output, r.expected)
+            if r.score is not None and r.score >= self.perfect_score and r.output and str(r.expected).strip():
+                form = _answer_form(r.output, str(r.expected))
                 if form is not None:
                     self._answer_forms.setdefault(r.module, form)
             text = _input_text(r)
@@ -241,8 +245,11 @@ class EditProposer:
         if labels and not first_set and self.config.demonstrations and not example and self._worked.get(module, 0) < _WORKED_TRIES:
             # after the first definition set was proposed (accepted or not): the examples section
             proposal = self._label_examples(module, current, labels, records)
-            if proposal is not None:
+            if proposal is not None and proposal.text is not None:
                 return proposal
+            earlier = proposal.attempts if proposal is not None else ()
+        else:
+            earlier = ()
         if labels and self.define_all_first and (not definitions or 0 < written < sets):
             # the first set when the text has none; with ``definition_sets`` > 1, further fresh
             # sets replace the parent's (a user's own definitions are never replaced wholesale)
@@ -260,9 +267,11 @@ class EditProposer:
             and self._worked.get(module, 0) < _WORKED_TRIES
         ):
             proposal = self._work_example(module, current, records, iteration)
-            if proposal is not None:
+            if proposal is not None and proposal.text is not None:
                 return proposal
-        attempts: list[Attempt] = []
+            if proposal is not None:
+                earlier = proposal.attempts  # refused: this iteration still gets a rule
+        attempts: list[Attempt] = list(earlier)
         for attempt in range(self.config.max_resamples + 1):
             failure = failures[(iteration + attempt) % len(failures)]
             plan = self._plan(failure, labels, rng)
@@ -454,12 +463,16 @@ class EditProposer:
         shown = sorted(shown[: self.max_demonstrations], key=labels.index)
         if not shown:
             return None
-        lines = [LABELLED_HEADER]
-        for label in shown:
-            texts = self._memory[label]
-            lines += [f"Input: {texts[tries % len(texts)]}", form.replace(_ANSWER_SLOT, label)]
-        block = "\n".join(lines)
-        new_text = join_example(current, block)
+        while True:
+            lines = [LABELLED_HEADER]
+            for label in shown:
+                texts = self._memory[label]
+                lines += [f"Input: {_short(texts[tries % len(texts)], 300)}", form.replace(_ANSWER_SLOT, label)]
+            block = "\n".join(lines)
+            new_text = join_example(current, block)
+            if len(new_text) <= self.rules.max_chars or len(shown) == 1:
+                break
+            shown = shown[:-1]  # over the length cap: fewer labels rather than no section
         reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=block)
         accepted = new_text if reason is None else None
         return Proposal(module, accepted, (Attempt(reason, f"{len(shown)} training examples, one per label", accepted),))
@@ -482,14 +495,15 @@ class EditProposer:
         form = self._answer_forms.get(module)
         if form is None:
             return None
-        self._worked[module] = self._worked.get(module, 0) + 1
+        tries = self._worked.get(module, 0)
+        self._worked[module] = tries + 1
         usable = [r for r in records if r.expected]
         wrong = [r for r in usable if r.score is None or r.score < self.perfect_score]
         chosen = sorted(wrong or usable, key=lambda r: len(_input_text(r)))
         known = self._known_inputs(records)
         attempts: list[Attempt] = []
         for attempt in range(self.config.max_resamples + 1):
-            record = chosen[attempt % len(chosen)]
+            record = chosen[(tries + attempt) % len(chosen)]  # a re-ask (the gate said no) starts on another input
             question, gold = _input_text(record), str(record.expected)
             lines = [
                 "Here is an input of a task and its correct answer.",
@@ -667,19 +681,27 @@ def _chat(user: str, system: str = EDIT_SYSTEM_PROMPT) -> list[dict[str, str]]:
 
 
 def _answer_form(output: str, expected: str) -> str | None:
-    """The last line of a correct reply that holds the expected answer, with the answer
-    replaced by a slot ("Answer: 7" -> "Answer: <slot>"), or None when no line holds it."""
-    pattern = re.compile(rf"(?<![\w.]){re.escape(expected.strip())}(?![\w])", re.IGNORECASE)
+    """The answer line of a correct reply with the answer replaced by a slot ("Answer: 7"
+    -> "Answer: <slot>"), or None. Only a line that is little more than the answer
+    counts: the rest of it (at most 30 characters, no digits) is the answer's frame, so a
+    reasoning line that happens to end in the answer ("1 + 1 = 2") is never taken for it."""
+    answer = expected.strip()
+    if not answer:
+        return None
+    pattern = re.compile(rf"(?<![\w.,-]){re.escape(answer)}(?!\w|[.,]\d)", re.IGNORECASE)
     for line in reversed(output.strip().splitlines()):
-        matches = list(pattern.finditer(line))
-        if matches:
-            m = matches[-1]
-            return (line[: m.start()] + _ANSWER_SLOT + line[m.end() :]).strip()
+        if not pattern.search(line):
+            continue
+        frame = pattern.sub(_ANSWER_SLOT, line.strip())
+        rest = frame.replace(_ANSWER_SLOT, "")
+        if len(rest) <= 30 and not re.search(r"\d", rest):
+            return frame
+        return None  # the last line naming the answer is not an answer line
     return None
 
 
-_STEP = re.compile(r"^\s*(\d{1,2})\s*[.)]\s*(.+?)\s*$")
-_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
+_STEP = re.compile(r"^\s*(\d{1,2})\s*[.)]\s+(.+?)\s*$")
+_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 
 
 def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], str | None]:
@@ -699,7 +721,7 @@ def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], 
         numbers = _NUMBER.findall(last)
         if not numbers or _as_number(numbers[-1]) != _as_number(gold_text):
             return [], "solution-misses-answer"
-    elif normalize(gold_text) not in normalize(last):
+    elif not re.search(rf"(?<![\w-]){re.escape(gold_text)}(?![\w-])", last, re.IGNORECASE):
         return [], "solution-misses-answer"
     return [f"{i}. {step}" for i, step in enumerate(steps, start=1)], None
 
