@@ -68,8 +68,8 @@ class RefusalRules:
     ) -> str | None:
         """The reason to refuse ``text``, or None when it may be evaluated.
 
-        ``allowed``: a training input the text holds on purpose (the question of a checked
-        worked example); its words do not count as copied.
+        ``allowed``: new text that holds training inputs on purpose (a demonstrations
+        section built by code); its words do not count as copied.
         Also records the text as seen (refused or not), so the same proposal is never
         paid for twice.
         """
