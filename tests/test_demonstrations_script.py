@@ -47,3 +47,16 @@ def test_bbh_rows_build_a_checked_worked_example() -> None:
     rows = demos.bbh_rows(ScriptedLM(respond=reply), "object_counting", draws=1)
     assert [r["instruction"] for r in rows] == ["seed", "seed + step-by-step line", "seed + worked example 0"]
     assert "Worked example (solve every input step by step like this, then give the answer line):\nInput: " in rows[2]["text"] and rows[2]["text"].splitlines()[-1].startswith("Answer: ")
+
+
+def test_dev_groups_score_the_layouts_on_other_banking_intents() -> None:
+    demos = load()
+    rows = demos.banking_rows(ScriptedLM(respond=lambda m: "top_up_failed"), draws=1, group="top-up")
+    assert {r["task"] for r in rows} == {"banking-top-up"}
+    names = [r["instruction"] for r in rows]
+    assert "hand-written" not in names  # banking-9's list says nothing about these intents
+    assert names == ["seed", "seed + examples 0", "seed + examples 0, training order", 'seed + examples 0, "Answer:" lines',
+                     'seed + examples 0, training order, "Answer:" lines']
+    section = rows[1]["text"].split("\n\nExamples:\n")[1]
+    assert "top_up_failed" in section and "card_arrival" not in section
+    assert rows[4]["text"].count("\nAnswer: ") == rows[1]["text"].count("\nInput: ")
