@@ -165,7 +165,7 @@ def label_records() -> list[ModuleRecord]:
 
 def test_a_classifier_gets_one_training_input_per_label_after_its_definitions() -> None:
     lm = ScriptedLM(replies=["unused"])  # no LM call: code chooses the examples
-    proposer = EditProposer(lm, ReflectionConfig(), labels=LABELS)
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_per_label=1), labels=LABELS)
     proposer.prime(TRAIN)
     current = "Classify the query.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
     proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
@@ -182,6 +182,40 @@ def test_a_classifier_gets_one_training_input_per_label_after_its_definitions() 
     assert "Input: I can't find my card anywhere" in again.text and "Input: Why did my transfer" in again.text
 
 
+def test_several_inputs_per_label_come_in_rounds_over_the_label_list() -> None:
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_per_label=2), labels=LABELS)
+    proposer.prime(TRAIN)
+    current = "Classify the query.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
+    proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert proposal.text == current + "\n\n" + "\n".join([
+        "Examples:",
+        "Input: Where is the card I ordered last week?", "card_arrival",
+        "Input: My card was stolen on the train this morning", "lost_or_stolen_card",
+        "Input: Why did my transfer to my landlord fail?", "declined_transfer",
+        # the second round: declined_transfer has one training input only, shown once
+        "Input: Still waiting on my new card, when does it come?", "card_arrival",
+        "Input: I can't find my card anywhere, I think I lost it", "lost_or_stolen_card",
+    ])
+    assert proposal.attempts[-1].reply == "5 training examples, 3 labels"
+    # a re-ask takes each label's next inputs (the minibatch's own ones were remembered too)
+    again = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=3)
+    assert again.text is not None
+    assert "Input: The card I ordered has not come" in again.text and "Input: Someone took my wallet" in again.text
+    assert again.text.count("Input: Why did my transfer") == 1
+
+
+def test_over_the_length_cap_rounds_go_before_labels() -> None:
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_per_label=3), labels=LABELS,
+                            rules=RefusalRules(copy_ngram=5, max_chars=330))
+    proposer.prime(TRAIN)
+    current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
+    proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert proposal.text is not None and len(proposal.text) <= 330
+    section = proposal.text.split("Examples:\n")[1]
+    assert all(label in section for label in LABELS)  # every label kept, one input each
+    assert section.count("Input: ") == 3
+
+
 def test_the_examples_use_the_answer_form_of_correct_replies_and_labels_missed_come_first() -> None:
     proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(), labels=LABELS, max_demonstrations=1)
     proposer.prime(TRAIN)
@@ -192,7 +226,8 @@ def test_the_examples_use_the_answer_form_of_correct_replies_and_labels_missed_c
     current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
     proposal = proposer.propose(Candidate({"classify": current}), "classify", records, rng=random.Random(0), iteration=2)
     assert proposal.text is not None
-    assert proposal.text.endswith("Examples:\nInput: Why did my transfer to my landlord fail?\nIntent: declined_transfer")
+    assert proposal.text.endswith("Examples:\nInput: Why did my transfer to my landlord fail?\nIntent: declined_transfer"
+                                  "\nInput: transfer bounced\nIntent: declined_transfer")  # the one label, two rounds
 
 
 def test_a_classifier_with_examples_goes_on_to_definitions_and_keeps_them() -> None:
