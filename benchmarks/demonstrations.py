@@ -9,6 +9,10 @@ instructions, scored on the test split with the embedded task model:
   hand-written definition list of ``definition_sets.py``, and that list with the section;
   the first section is also scored laid out differently (the same examples in
   training-set order, and with ``Answer: <label>`` lines): few-shot layout matters;
+* ``--dev``: the same on two other nine-intent groups of BANKING77 (top-up, transfer),
+  where choosing a layout does not fit banking-9's reported test numbers;
+* ``--per-label 1 2 3``: instead of the layouts, the seed with k training inputs per label
+  (``reflection.demonstrations_per_label``), on banking-9 and each ``--dev`` group;
 * a BIG-Bench Hard task (``--bbh``, default object_counting): the seed, the seed with a
   task-agnostic "work step by step" line, and ``--draws`` worked examples written by the
   reflection model through the proposer (a different training input each), each checked
@@ -18,6 +22,7 @@ The sections are built by the product's own proposer, so the numbers say what th
 itself can give; whether a run finds and keeps it is ``compare.py``'s question.
 
     python benchmarks/demonstrations.py [--draws 2] [--bbh object_counting] [--skip-banking] [--skip-bbh]
+                                        [--dev top-up transfer] [--per-label 1 2 3]
 
 Prints a table and writes benchmarks/results/demonstrations.json.
 """
@@ -107,6 +112,37 @@ def banking_rows(lm, draws: int, layouts: bool = True, group: str | None = None)
     return rows
 
 
+def per_label_rows(lm, ks: list[int], group: str | None = None, draws: int = 1) -> list[dict]:  # noqa: ANN001
+    """The seed with examples sections of ``k`` training inputs per label, as the proposer
+    builds them with ``reflection.demonstrations_per_label: k`` (banking-9, or a dev group)."""
+    if group is None:
+        task = get_task("banking-9")
+    else:
+        from gepetto.tasks.banking import banking_task
+
+        task = banking_task(DEV_GROUPS[group], distractors=(), name=f"banking-{group}")
+    system = task.make_system(lm)
+    first, second = task.train[0], task.train[1]
+    records = [ModuleRecord(system.module, {"input": first["text"]}, first["label"], "", 1.0, first["label"]),
+               ModuleRecord(system.module, {"input": second["text"]}, "none", "", 0.0, second["label"])]
+    rows = []
+    for k in ks:
+        proposer = EditProposer(lm, ReflectionConfig(demonstrations_per_label=k), labels=list(system.labels))
+        proposer.prime(system.labelled_inputs(task.train))
+        proposer._definition_sets[system.module] = 1  # the examples come after the first set
+        for draw in range(draws):
+            proposal = proposer.propose(Candidate({system.module: system.seed_instruction}), system.module, records,
+                                        rng=random.Random(draw), iteration=draw + 1)
+            name = f"seed + {k} per label" + (f", draw {draw}" if draws > 1 else "")
+            if proposal.text is None:
+                rows.append({"task": task.name, "instruction": name, "refused": proposal.attempts[-1].refusal})
+                continue
+            rows.append({"task": task.name, "instruction": name, "per_label": k,
+                         "test": test_score(system, proposal.text, task), "text": proposal.text})
+            print({key: v for key, v in rows[-1].items() if key != "text"}, flush=True)
+    return rows
+
+
 def _pairs(text: str) -> tuple[str, list[tuple[str, str]]]:
     head, block = text.split("\n\nExamples:\n")
     lines = block.splitlines()
@@ -160,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="1.5b", help="embedded model: task and reflection")
     p.add_argument("--skip-banking", action="store_true")
     p.add_argument("--skip-bbh", action="store_true")
+    p.add_argument("--per-label", type=int, nargs="*", default=[],
+                   help="instead of the layouts: the seed with k training inputs per label, for each k given "
+                        "(banking-9 unless --skip-banking, and each --dev group)")
     p.add_argument("--dev", nargs="*", default=[], choices=sorted(DEV_GROUPS),
                    help="also score the banking layouts on these other nine-intent groups of BANKING77")
     p.add_argument("--out", default="demonstrations.json", help="file name under benchmarks/results/")
@@ -169,10 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     with start_embedded(args.model) as server:
         lm = make_lm(base_url=server.base_url, model=server.model, cache=False, timeout_s=300)
-        if not args.skip_banking:
-            rows += banking_rows(lm, args.draws)
-        for group in args.dev:
-            rows += banking_rows(lm, args.draws, group=group)
+        groups = ([None] if not args.skip_banking else []) + list(args.dev)
+        for group in groups:
+            if args.per_label:
+                rows += per_label_rows(lm, args.per_label, group=group)
+            else:
+                rows += banking_rows(lm, args.draws, group=group)
         if not args.skip_bbh:
             rows += bbh_rows(lm, args.bbh, args.draws)
     print()

@@ -60,3 +60,17 @@ def test_dev_groups_score_the_layouts_on_other_banking_intents() -> None:
     section = rows[1]["text"].split("\n\nExamples:\n")[1]
     assert "top_up_failed" in section and "card_arrival" not in section
     assert rows[4]["text"].count("\nAnswer: ") == rows[1]["text"].count("\nInput: ")
+
+
+def test_per_label_rows_build_sections_with_k_inputs_per_label() -> None:
+    demos = load()
+    rows = demos.per_label_rows(ScriptedLM(respond=lambda m: "transfer_timing"), [1, 2], group="transfer")
+    assert [r["instruction"] for r in rows] == ["seed + 1 per label", "seed + 2 per label"]
+    one, two = (r["text"].split("\n\nExamples:\n")[1] for r in rows)
+    from gepetto.tasks.banking import banking_task
+
+    train = banking_task(demos.DEV_GROUPS["transfer"], distractors=()).train
+    seen = {ex["label"] for ex in train}
+    twice = {label for label in seen if sum(ex["label"] == label for ex in train) >= 2}
+    assert one.count("Input: ") == len(seen) and two.count("Input: ") == len(seen) + len(twice)
+    assert two.startswith(one)  # the second round follows the first
