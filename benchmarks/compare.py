@@ -365,7 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", help="output name (default: derived from the settings)")
     p.add_argument("--finish-partial", metavar="TAG", help="write the table, JSON and plot of a comparison stopped early, "
                    "from benchmarks/results/compare-TAG.partial.json, and run nothing")
+    p.add_argument("--combine", nargs="+", metavar="TAG", help="write one table, JSON and plot from the finished "
+                   "comparisons compare-TAG.json (e.g. one optimizer's seeds run later, or at another commit); a run of "
+                   "the same task, seed and optimizer in a later-listed file replaces an earlier one; needs --tag; runs nothing")
     args = p.parse_args(argv)
+    if args.combine:
+        if not args.tag:
+            raise SystemExit("--combine needs --tag NAME for the combined output")
+        return combine(args.combine, args.tag, ROOT / "benchmarks" / "results")
     if args.finish_partial:
         return finish_partial(args.finish_partial, ROOT / "benchmarks" / "results")
     commit = git_commit()  # the code this process runs, taken before runs that may outlast a commit
@@ -470,6 +477,41 @@ def finish_partial(tag: str, results_dir: Path) -> int:
     meta["seeds"] = sorted({r["seed"] for r in rows})  # the header names the seeds that ran
     meta["command"] = str(meta.get("command", "")) + " — stopped early, rows so far"
     write_outputs(rows, partial["seed_test"], meta, results_dir, tag)
+    return 0
+
+
+def combine(tags: list[str], out_tag: str, results_dir: Path) -> int:
+    """``--combine``: one comparison from several finished ones, every run keeping the
+    commit and date it ran at. Why: a three-seed comparison of several optimizers is hours
+    on two cores; when an optimizer's code did not change, its earlier runs stand beside
+    the new runs of another (the table says which commit each run is from)."""
+    by_key: dict[tuple[str, int, str], dict[str, Any]] = {}
+    seed_test: dict[str, float] = {}
+    parts: list[str] = []
+    budgets: set[int] = set()
+    for tag in tags:
+        path = results_dir / f"compare-{tag}.json"
+        if not path.exists():
+            raise SystemExit(f"no {path}: --combine takes the TAG of finished comparisons (compare-TAG.json)")
+        data = json.loads(path.read_text())
+        meta = data.get("meta") or {}
+        parts.append(f"{tag} ({meta.get('commit', '?')}, {meta.get('date', '?')})")
+        budgets.add(int(meta.get("budget", 0)))
+        seed_test.update(data.get("seed_test") or {})
+        for row in data["rows"]:
+            by_key[(row["task"], row["seed"], row["optimizer"])] = {**row, "commit": meta.get("commit"), "source": tag}
+    if len(budgets) > 1:
+        raise SystemExit(f"the comparisons have different budgets {sorted(budgets)}: combining them would compare unequal runs")
+    rows = [by_key[k] for k in sorted(by_key, key=lambda k: (k[0], k[1], ALL_OPTIMIZERS.index(k[2]) if k[2] in ALL_OPTIMIZERS else 99))]
+    first = json.loads((results_dir / f"compare-{tags[0]}.json").read_text()).get("meta") or {}
+    meta = {
+        "date": time.strftime("%Y-%m-%d"), "commit": "combined: " + "; ".join(parts),
+        "command": "python benchmarks/compare.py --combine " + " ".join(tags) + f" --tag {out_tag}",
+        "task_model": first.get("task_model", "?"), "reflection_model": first.get("reflection_model", "?"),
+        "budget": budgets.pop() if budgets else 0, "seeds": sorted({r["seed"] for r in rows}),
+        "tasks": sorted({r["task"] for r in rows}), "combined": tags,
+    }
+    write_outputs(rows, seed_test, meta, results_dir, out_tag)
     return 0
 
 

@@ -159,3 +159,33 @@ def test_a_comparison_stopped_early_can_be_finished_from_its_partial_file(tmp_pa
     assert not (tmp_path / "compare-t.partial.json").exists()
     (tmp_path / "compare-u.partial.json").write_text(json.dumps({"rows": rows, "seed_test": {"banking-9": 0.65}}))  # an older file
     assert compare.finish_partial("u", tmp_path) == 0 and "budget 100" in (tmp_path / "compare-u.md").read_text()
+
+
+def test_finished_comparisons_combine_into_one_table_with_each_runs_commit(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    meta = {"task_model": "m", "reflection_model": "m", "budget": 100, "seeds": [0], "date": "d1", "commit": "aaa", "command": "x"}
+    seed = {"optimizer": "seed", "task": "banking-9", "seed": 0, "budget": 100, "rollouts_used": 0, "best_val": None,
+            "best_test": 0.65, "wall_s": 0.0, "prompt_chars": 80}
+    old = [seed, _row("gepetto", 0, 0.60), _row("paper-mode", 0, 0.62, val_curve=[[30, 0.5], [90, 0.6]])]
+    new = [seed, _row("gepetto", 0, 0.72, val_curve=[[30, 0.5], [45, 0.6]])]
+    (tmp_path / "compare-old.json").write_text(json.dumps({"meta": meta, "seed_test": {"banking-9": 0.65}, "rows": old}))
+    (tmp_path / "compare-new.json").write_text(json.dumps({"meta": {**meta, "commit": "bbb", "date": "d2"},
+                                                           "seed_test": {"banking-9": 0.65}, "rows": new}))
+    assert compare.combine(["old", "new"], "both", tmp_path) == 0
+    data = json.loads((tmp_path / "compare-both.json").read_text())
+    gepetto = [r for r in data["rows"] if r["optimizer"] == "gepetto"]
+    assert len(gepetto) == 1 and gepetto[0]["best_test"] == 0.72 and gepetto[0]["commit"] == "bbb"  # the later file wins
+    assert [r["commit"] for r in data["rows"] if r["optimizer"] == "paper-mode"] == ["aaa"]
+    assert "old (aaa, d1)" in data["meta"]["commit"] and "new (bbb, d2)" in data["meta"]["commit"]
+    # the efficiency figure pairs runs across the files: gepetto reached paper mode's 0.6 at 45 rollouts, paper mode at 90
+    assert data["efficiency"][0]["ratio"] == 0.5
+    (tmp_path / "compare-other.json").write_text(json.dumps({"meta": {**meta, "budget": 300}, "seed_test": {}, "rows": new}))
+    with pytest.raises(SystemExit, match="different budgets"):
+        compare.combine(["old", "other"], "x", tmp_path)
+    with pytest.raises(SystemExit, match="no .*compare-missing.json"):
+        compare.combine(["missing"], "x", tmp_path)
+    with pytest.raises(SystemExit, match="needs --tag"):
+        compare.main(["--combine", "old"])
