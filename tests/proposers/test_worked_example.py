@@ -226,8 +226,7 @@ def test_the_examples_use_the_answer_form_of_correct_replies_and_labels_missed_c
     current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
     proposal = proposer.propose(Candidate({"classify": current}), "classify", records, rng=random.Random(0), iteration=2)
     assert proposal.text is not None
-    assert proposal.text.endswith("Examples:\nInput: Why did my transfer to my landlord fail?\nIntent: declined_transfer"
-                                  "\nInput: transfer bounced\nIntent: declined_transfer")  # the one label, two rounds
+    assert proposal.text.endswith("Examples:\nInput: Why did my transfer to my landlord fail?\nIntent: declined_transfer")
 
 
 def test_a_classifier_with_examples_goes_on_to_definitions_and_keeps_them() -> None:

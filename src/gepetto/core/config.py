@@ -79,11 +79,12 @@ class ReflectionConfig(_Strict):
         "false: definitions and rules only",
     )
     demonstrations_per_label: int = Field(
-        2, ge=1, le=8,
+        1, ge=1, le=8,
         description="edits, classifiers: training inputs per label in the examples section, in rounds over the "
-        "label list (fewer when the text would pass max_text_chars). Measured on fixed instructions with the "
-        "1.5B over three nine-intent BANKING77 groups (README, 'Demonstrations'): mean test 0.735 with one per "
-        "label, 0.770 with two, 0.767 with three",
+        "label list (fewer when the text would pass max_text_chars). Measured with the 1.5B (README, "
+        "'Demonstrations'): over three nine-intent BANKING77 groups, fixed instructions, mean test 0.757 with one "
+        "per label, 0.767 with two or three; in three-seed banking-9 runs two per label gained nothing over one "
+        "and made runs a third slower (longer prompts), so one is the default",
     )
     definition_choice: Literal["validation", "likelihood"] = Field(
         "validation",
