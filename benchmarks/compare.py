@@ -255,7 +255,9 @@ def summarize(rows: list[dict[str, Any]], seed_test: dict[str, float]) -> list[d
         table.append({
             "task": task, "optimizer": opt, "runs": len(runs), "failed": len(failed),
             "test_mean": statistics.fmean(tests), "test_spread": (max(tests) - min(tests)) / 2 if len(tests) > 1 else 0.0,
-            "test_gain": statistics.fmean(tests) - seed_test[task],
+            # against each run's own seed score where it carries one (runs combined from files whose
+            # seed scored differently: the server is not bit-reproducible across days)
+            "test_gain": statistics.fmean(r["best_test"] - float(r.get("seed_test", seed_test[task])) for r in runs),
             "val_mean": val_mean, "rollouts": mean("rollouts_used"), "task_calls": mean("task_calls"),
             "reflection_calls": mean("reflection_calls"), "tokens": mean("task_tokens") + mean("reflection_tokens"),
             "wall_s": mean("wall_s"), "prompt_chars": mean("prompt_chars"),
@@ -481,36 +483,55 @@ def finish_partial(tag: str, results_dir: Path) -> int:
 
 
 def combine(tags: list[str], out_tag: str, results_dir: Path) -> int:
-    """``--combine``: one comparison from several finished ones, every run keeping the
-    commit and date it ran at. Why: a three-seed comparison of several optimizers is hours
-    on two cores; when an optimizer's code did not change, its earlier runs stand beside
-    the new runs of another (the table says which commit each run is from)."""
+    """``--combine``: one comparison from several finished ones. Why: a three-seed
+    comparison of several optimizers is hours on two cores; when an optimizer's code did
+    not change, its earlier runs can stand beside the new runs of another. Every run keeps
+    the commit it ran at and its own file's seed score (JSON rows ``commit``, ``source``,
+    ``seed_test``; gains are taken against it); the table's header lists the files."""
+    if out_tag in tags:
+        raise SystemExit(f"--tag {out_tag} is one of the inputs: pick another name, the combined file would replace it")
     by_key: dict[tuple[str, int, str], dict[str, Any]] = {}
-    seed_test: dict[str, float] = {}
+    seed_tests: dict[str, dict[str, float]] = {}
     parts: list[str] = []
     budgets: set[int] = set()
+    models: set[tuple[str, str]] = set()
+    first: dict[str, Any] | None = None
     for tag in tags:
         path = results_dir / f"compare-{tag}.json"
         if not path.exists():
             raise SystemExit(f"no {path}: --combine takes the TAG of finished comparisons (compare-TAG.json)")
         data = json.loads(path.read_text())
         meta = data.get("meta") or {}
+        first = first if first is not None else meta
         parts.append(f"{tag} ({meta.get('commit', '?')}, {meta.get('date', '?')})")
-        budgets.add(int(meta.get("budget", 0)))
-        seed_test.update(data.get("seed_test") or {})
+        budgets.add(int(meta.get("budget") or (data["rows"][0]["budget"] if data["rows"] else 0)))
+        models.add((str(meta.get("task_model", "?")), str(meta.get("reflection_model", "?"))))
+        file_seed = data.get("seed_test") or {}
+        for task, value in file_seed.items():
+            seed_tests.setdefault(task, {})[tag] = value
         for row in data["rows"]:
-            by_key[(row["task"], row["seed"], row["optimizer"])] = {**row, "commit": meta.get("commit"), "source": tag}
+            if "error" in row and (row["task"], row["seed"], row["optimizer"]) in by_key:
+                print(f"note: {tag} has a failed {row['optimizer']} run (seed {row['seed']}); the earlier run is kept")
+                continue
+            by_key[(row["task"], row["seed"], row["optimizer"])] = {
+                **row, "commit": row.get("commit") or meta.get("commit"), "source": row.get("source", tag),
+                **({"seed_test": row.get("seed_test", file_seed[row["task"]])} if row["task"] in file_seed else {}),
+            }
     if len(budgets) > 1:
         raise SystemExit(f"the comparisons have different budgets {sorted(budgets)}: combining them would compare unequal runs")
+    if len(models) > 1:
+        raise SystemExit(f"the comparisons used different models (task, reflection) {sorted(models)}: combine runs of the same models")
     rows = [by_key[k] for k in sorted(by_key, key=lambda k: (k[0], k[1], ALL_OPTIMIZERS.index(k[2]) if k[2] in ALL_OPTIMIZERS else 99))]
-    first = json.loads((results_dir / f"compare-{tags[0]}.json").read_text()).get("meta") or {}
+    first = first or {}
     meta = {
         "date": time.strftime("%Y-%m-%d"), "commit": "combined: " + "; ".join(parts),
         "command": "python benchmarks/compare.py --combine " + " ".join(tags) + f" --tag {out_tag}",
         "task_model": first.get("task_model", "?"), "reflection_model": first.get("reflection_model", "?"),
         "budget": budgets.pop() if budgets else 0, "seeds": sorted({r["seed"] for r in rows}),
-        "tasks": sorted({r["task"] for r in rows}), "combined": tags,
+        "tasks": sorted({r["task"] for r in rows}), "combined": tags, "seed_test_per_file": seed_tests,
     }
+    # the seed row of the table: the mean of the files' seed scores; gains use each run's own
+    seed_test = {task: statistics.fmean(values.values()) for task, values in seed_tests.items()}
     write_outputs(rows, seed_test, meta, results_dir, out_tag)
     return 0
 

@@ -7,8 +7,8 @@ instructions, scored on the test split with the embedded task model:
 * banking-9: the seed, the seed with the examples section the proposer builds (one
   training input per label; ``--draws`` re-asks, i.e. each label's next inputs), the
   hand-written definition list of ``definition_sets.py``, and that list with the section;
-  the first section is also scored laid out differently (the same examples in
-  training-set order, and with ``Answer: <label>`` lines): few-shot layout matters;
+  every section is also scored laid out differently (the same examples in
+  training-set order, with ``Answer: <label>`` lines, and both): few-shot layout matters;
 * ``--dev``: the same on two other nine-intent groups of BANKING77 (top-up, transfer),
   where choosing a layout does not fit banking-9's reported test numbers;
 * ``--per-label 1 2 3``: instead of the layouts, the seed with k training inputs per label
@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also score the banking layouts on these other nine-intent groups of BANKING77")
     p.add_argument("--out", default="demonstrations.json", help="file name under benchmarks/results/")
     args = p.parse_args(argv)
+    if any(not 1 <= k <= 8 for k in args.per_label):
+        p.error("--per-label takes numbers from 1 to 8 (reflection.demonstrations_per_label's range)")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     started = time.monotonic()
     rows: list[dict] = []
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         groups = ([None] if not args.skip_banking else []) + list(args.dev)
         for group in groups:
             if args.per_label:
-                rows += per_label_rows(lm, args.per_label, group=group)
+                rows += per_label_rows(lm, args.per_label, group=group, draws=args.draws)
             else:
                 rows += banking_rows(lm, args.draws, group=group)
         if not args.skip_bbh:

@@ -189,3 +189,32 @@ def test_finished_comparisons_combine_into_one_table_with_each_runs_commit(tmp_p
         compare.combine(["missing"], "x", tmp_path)
     with pytest.raises(SystemExit, match="needs --tag"):
         compare.main(["--combine", "old"])
+
+
+def test_combined_gains_use_each_runs_own_seed_and_recombining_keeps_sources(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    meta = {"task_model": "m", "reflection_model": "m", "budget": 100, "seeds": [0], "date": "d", "commit": "aaa", "command": "x"}
+    (tmp_path / "compare-a.json").write_text(json.dumps({"meta": meta, "seed_test": {"banking-9": 0.46},
+                                                         "rows": [_row("paper-mode", 0, 0.50)]}))
+    (tmp_path / "compare-b.json").write_text(json.dumps({"meta": {**meta, "commit": "bbb"}, "seed_test": {"banking-9": 0.44},
+                                                         "rows": [_row("gepetto", 0, 0.44)]}))
+    compare.combine(["a", "b"], "ab", tmp_path)
+    data = json.loads((tmp_path / "compare-ab.json").read_text())
+    gain = {r["optimizer"]: r["test_gain"] for r in data["table"]}
+    assert gain["paper-mode"] == pytest.approx(0.04) and gain["gepetto"] == pytest.approx(0.0)  # not 0.06 against 0.44
+    assert data["meta"]["seed_test_per_file"] == {"banking-9": {"a": 0.46, "b": 0.44}}
+    # a combined file combined again keeps each run's commit and source
+    (tmp_path / "compare-c.json").write_text(json.dumps({"meta": {**meta, "commit": "ccc"}, "seed_test": {"banking-9": 0.45},
+                                                         "rows": [_row("gepa", 0, 0.45)]}))
+    compare.combine(["ab", "c"], "abc", tmp_path)
+    rows = {r["optimizer"]: r for r in json.loads((tmp_path / "compare-abc.json").read_text())["rows"]}
+    assert (rows["paper-mode"]["commit"], rows["paper-mode"]["source"]) == ("aaa", "a")
+    assert (rows["gepetto"]["commit"], rows["gepetto"]["source"]) == ("bbb", "b") and rows["gepetto"]["seed_test"] == 0.44
+    with pytest.raises(SystemExit, match="one of the inputs"):
+        compare.combine(["a", "b"], "a", tmp_path)
+    (tmp_path / "compare-d.json").write_text(json.dumps({"meta": {**meta, "task_model": "other"}, "seed_test": {}, "rows": []}))
+    with pytest.raises(SystemExit, match="different models"):
+        compare.combine(["a", "d"], "ad", tmp_path)

@@ -300,3 +300,25 @@ def test_a_long_examples_section_shows_fewer_labels_rather_than_none() -> None:
     proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
     assert proposal.text is not None and len(proposal.text) <= 420
     assert proposal.text.count("\nInput: ") == 1 and "…" in proposal.text
+
+
+def test_a_re_ask_cut_by_the_length_cap_still_takes_the_next_inputs() -> None:
+    """The first ask fits two rounds (inputs 0 and 1 of each label); the re-ask, cut to one
+    round by the cap, starts at input 2, not at input 1 again."""
+    long_a = ["long 0 a " + "x" * 80, "long 1 a " + "x" * 80]
+    train = [("short 0 a", "a"), ("short 1 a", "a"), (long_a[0], "a"), (long_a[1], "a")]
+    train += [(f"short {i} b", "b") for i in range(4)]
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_per_label=2), labels=["a", "b"],
+                            rules=RefusalRules(copy_ngram=50, max_chars=200))
+    proposer.prime(train)
+    records = [ModuleRecord("classify", {"input": "short 0 a"}, "a", "", 1.0, "a"),
+               ModuleRecord("classify", {"input": "short 0 b"}, "a", "", 0.0, "b")]
+    current = "Pick.\n\nLabel definitions:\n- a: one"
+    first = proposer.propose(Candidate({"classify": current}), "classify", records, rng=random.Random(0), iteration=2)
+    assert first.text is not None
+    shown_first = [line for line in first.text.splitlines() if line.startswith("Input: ")]
+    assert shown_first == ["Input: short 0 a", "Input: short 0 b", "Input: short 1 a", "Input: short 1 b"]
+    again = proposer.propose(Candidate({"classify": current}), "classify", records, rng=random.Random(0), iteration=3)
+    assert again.text is not None and len(again.text) <= 200
+    shown_again = [line for line in again.text.splitlines() if line.startswith("Input: ")]
+    assert shown_again == [f"Input: {long_a[0]}", "Input: short 2 b"]  # one round, from each label's third input

@@ -465,13 +465,14 @@ class EditProposer:
         if not shown:
             return None
         rounds = self.config.demonstrations_per_label
+        start = tries * rounds  # where this ask starts in each label's inputs, whatever the length cap leaves
         while True:
             lines = [LABELLED_HEADER]
             for r in range(rounds):
                 for label in shown:
                     texts = self._memory[label]
                     if r < len(texts):  # consecutive indices mod len: distinct inputs per label
-                        text = texts[(tries * rounds + r) % len(texts)]
+                        text = texts[(start + r) % len(texts)]
                         lines += [f"Input: {_short(text, 300)}", form.replace(_ANSWER_SLOT, label)]
             block = "\n".join(lines)
             new_text = join_example(current, block)
