@@ -300,6 +300,7 @@ def test_a_long_examples_section_shows_fewer_labels_rather_than_none() -> None:
     proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
     assert proposal.text is not None and len(proposal.text) <= 420
     assert proposal.text.count("\nInput: ") == 1 and "…" in proposal.text
+    assert proposal.text.rstrip().endswith("\nlost_or_stolen_card")  # the label the parent just missed stays
 
 
 def test_a_re_ask_cut_by_the_length_cap_still_takes_the_next_inputs() -> None:

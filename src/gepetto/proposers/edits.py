@@ -452,7 +452,7 @@ class EditProposer:
         A second ask (the gate rejected the first) takes each label's next training
         inputs, so the examples themselves are searched over. Labels the parent got wrong
         on this minibatch come first when there are more labels than ``max_demonstrations``;
-        over the length cap, rounds go first, then labels."""
+        over the length cap, rounds go first, then labels the parent did not just miss."""
         form = self._answer_forms.get(module)
         if form is None:
             return None
@@ -480,8 +480,10 @@ class EditProposer:
                 break
             if rounds > 1:
                 rounds -= 1  # over the length cap: fewer per label, then fewer labels, rather than no section
-            else:
-                shown = shown[:-1]
+            else:  # the last label the parent did not just miss goes first
+                spare = [lab for lab in shown if lab not in missed]
+                drop = spare[-1] if spare else shown[-1]
+                shown = [lab for lab in shown if lab != drop]
         count = (len(lines) - 1) // 2
         reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=block)
         accepted = new_text if reason is None else None
