@@ -70,25 +70,31 @@ DEV_GROUPS = {
 }
 
 
-def banking_rows(lm, draws: int, layouts: bool = True, group: str | None = None) -> list[dict]:  # noqa: ANN001
+def banking_setup(lm, group: str | None):  # noqa: ANN001, ANN201
+    """banking-9 (``group`` None) or a dev group: the task, its system, and the records a
+    proposer reads — one correct and one wrong: the answer form (a bare label) and a
+    failure to act on."""
     if group is None:
         task = get_task("banking-9")
     else:
         from gepetto.tasks.banking import banking_task
 
         task = banking_task(DEV_GROUPS[group], distractors=(), name=f"banking-{group}")
-    name_of_task = task.name
     system = task.make_system(lm)
-    proposer = EditProposer(lm, ReflectionConfig(), labels=list(system.labels))
-    proposer.prime(system.labelled_inputs(task.train))
-    # one correct and one wrong record: the answer form (a bare label) and a failure to act on
     first, second = task.train[0], task.train[1]
     records = [ModuleRecord(system.module, {"input": first["text"]}, first["label"], "", 1.0, first["label"]),
                ModuleRecord(system.module, {"input": second["text"]}, "none", "", 0.0, second["label"])]
+    return task, system, records
+
+
+def banking_rows(lm, draws: int, layouts: bool = True, group: str | None = None) -> list[dict]:  # noqa: ANN001
+    task, system, records = banking_setup(lm, group)
+    proposer = EditProposer(lm, ReflectionConfig(), labels=list(system.labels))
+    proposer.prime(system.labelled_inputs(task.train))
     rows = []
     bases = [("seed", system.seed_instruction)] + ([("hand-written", HAND_WRITTEN)] if group is None else [])
     for name, base in bases:
-        rows.append({"task": name_of_task, "instruction": name, "test": test_score(system, base, task)})
+        rows.append({"task": task.name, "instruction": name, "test": test_score(system, base, task)})
         print(rows[-1], flush=True)
         proposer._definition_sets[system.module] = 1  # the examples come after the first set
         proposer._worked.clear()
@@ -96,9 +102,9 @@ def banking_rows(lm, draws: int, layouts: bool = True, group: str | None = None)
             proposal = proposer.propose(Candidate({system.module: base}), system.module, records,
                                         rng=random.Random(draw), iteration=draw + 1)
             if proposal.text is None:
-                rows.append({"task": name_of_task, "instruction": f"{name} + examples {draw}", "refused": proposal.attempts[-1].refusal})
+                rows.append({"task": task.name, "instruction": f"{name} + examples {draw}", "refused": proposal.attempts[-1].refusal})
                 continue
-            rows.append({"task": name_of_task, "instruction": f"{name} + examples {draw}", "test": test_score(system, proposal.text, task),
+            rows.append({"task": task.name, "instruction": f"{name} + examples {draw}", "test": test_score(system, proposal.text, task),
                          "text": proposal.text})
             print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
             if layouts:
@@ -106,7 +112,7 @@ def banking_rows(lm, draws: int, layouts: bool = True, group: str | None = None)
                 variants = (("training order", reorder(proposal.text, task)), ('"Answer:" lines', answer_lines(proposal.text)),
                             ('training order, "Answer:" lines', answer_lines(reorder(proposal.text, task))))
                 for layout, text in variants:
-                    rows.append({"task": name_of_task, "instruction": f"{name} + examples {draw}, {layout}",
+                    rows.append({"task": task.name, "instruction": f"{name} + examples {draw}, {layout}",
                                  "test": test_score(system, text, task), "text": text})
                     print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
     return rows
@@ -115,16 +121,7 @@ def banking_rows(lm, draws: int, layouts: bool = True, group: str | None = None)
 def per_label_rows(lm, ks: list[int], group: str | None = None, draws: int = 1) -> list[dict]:  # noqa: ANN001
     """The seed with examples sections of ``k`` training inputs per label, as the proposer
     builds them with ``reflection.demonstrations_per_label: k`` (banking-9, or a dev group)."""
-    if group is None:
-        task = get_task("banking-9")
-    else:
-        from gepetto.tasks.banking import banking_task
-
-        task = banking_task(DEV_GROUPS[group], distractors=(), name=f"banking-{group}")
-    system = task.make_system(lm)
-    first, second = task.train[0], task.train[1]
-    records = [ModuleRecord(system.module, {"input": first["text"]}, first["label"], "", 1.0, first["label"]),
-               ModuleRecord(system.module, {"input": second["text"]}, "none", "", 0.0, second["label"])]
+    task, system, records = banking_setup(lm, group)
     rows = []
     for k in ks:
         proposer = EditProposer(lm, ReflectionConfig(demonstrations_per_label=k), labels=list(system.labels))

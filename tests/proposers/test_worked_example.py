@@ -163,21 +163,27 @@ def label_records() -> list[ModuleRecord]:
     ]
 
 
+DEFINED = "Classify the query.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
+FIRST_ROUND = [  # each label's first training input, in label-list order
+    "Input: Where is the card I ordered last week?", "card_arrival",
+    "Input: My card was stolen on the train this morning", "lost_or_stolen_card",
+    "Input: Why did my transfer to my landlord fail?", "declined_transfer",
+]
+
+
+def ask_examples(proposer: EditProposer, iteration: int):  # noqa: ANN201
+    return proposer.propose(Candidate({"classify": DEFINED}), "classify", label_records(), rng=random.Random(0), iteration=iteration)
+
+
 def test_a_classifier_gets_one_training_input_per_label_after_its_definitions() -> None:
     lm = ScriptedLM(replies=["unused"])  # no LM call: code chooses the examples
     proposer = EditProposer(lm, ReflectionConfig(demonstrations_per_label=1), labels=LABELS)
     proposer.prime(TRAIN)
-    current = "Classify the query.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
-    proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
-    assert proposal.text == current + "\n\n" + "\n".join([
-        "Examples:",
-        "Input: Where is the card I ordered last week?", "card_arrival",
-        "Input: My card was stolen on the train this morning", "lost_or_stolen_card",
-        "Input: Why did my transfer to my landlord fail?", "declined_transfer",
-    ])
+    proposal = ask_examples(proposer, 2)
+    assert proposal.text == DEFINED + "\n\n" + "\n".join(["Examples:", *FIRST_ROUND])
     assert not lm.calls
     # the gate rejected it: the next ask shows each label's next training input
-    again = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=3)
+    again = ask_examples(proposer, 3)
     assert again.text is not None and "Input: Still waiting on my new card" in again.text
     assert "Input: I can't find my card anywhere" in again.text and "Input: Why did my transfer" in again.text
 
@@ -185,20 +191,16 @@ def test_a_classifier_gets_one_training_input_per_label_after_its_definitions() 
 def test_several_inputs_per_label_come_in_rounds_over_the_label_list() -> None:
     proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_per_label=2), labels=LABELS)
     proposer.prime(TRAIN)
-    current = "Classify the query.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
-    proposal = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=2)
-    assert proposal.text == current + "\n\n" + "\n".join([
-        "Examples:",
-        "Input: Where is the card I ordered last week?", "card_arrival",
-        "Input: My card was stolen on the train this morning", "lost_or_stolen_card",
-        "Input: Why did my transfer to my landlord fail?", "declined_transfer",
+    proposal = ask_examples(proposer, 2)
+    assert proposal.text == DEFINED + "\n\n" + "\n".join([
+        "Examples:", *FIRST_ROUND,
         # the second round: declined_transfer has one training input only, shown once
         "Input: Still waiting on my new card, when does it come?", "card_arrival",
         "Input: I can't find my card anywhere, I think I lost it", "lost_or_stolen_card",
     ])
     assert proposal.attempts[-1].reply == "5 training examples, 3 labels"
     # a re-ask takes each label's next inputs (the minibatch's own ones were remembered too)
-    again = proposer.propose(Candidate({"classify": current}), "classify", label_records(), rng=random.Random(0), iteration=3)
+    again = ask_examples(proposer, 3)
     assert again.text is not None
     assert "Input: The card I ordered has not come" in again.text and "Input: Someone took my wallet" in again.text
     assert again.text.count("Input: Why did my transfer") == 1
