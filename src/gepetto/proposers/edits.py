@@ -51,6 +51,7 @@ from gepetto.core.candidate import Candidate
 from gepetto.core.config import ReflectionConfig
 from gepetto.lm.base import LM, LikelihoodUnsupported, LMError
 from gepetto.lm.grammar import gbnf_literal
+from gepetto.proposers.arithmetic import wrong_equation
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
@@ -718,8 +719,12 @@ _NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 
 def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], str | None]:
     """The numbered steps of a solution reply, renumbered from 1, and the reason to
-    refuse them: cut off, fewer than two steps, or a last step that does not reach the
-    gold answer (for a numeric answer: the last number of the last step must equal it)."""
+    refuse them: cut off, fewer than two steps, a last step that does not reach the
+    gold answer (for a numeric answer: the last number of the last step must equal it),
+    a step that is only a heading ("2. Count each item:" with nothing after it), or an
+    equation that is wrong ("1 + 1 + 1 = 4"). Why the last two: with the gold answer in
+    view a small model states it whatever its steps say, and the task model copies the
+    steps' habits, not only the answer line (README, "Demonstrations")."""
     if truncated:
         return [], "truncated"
     steps = [m.group(2) for line in reply.splitlines() if (m := _STEP.match(line))]
@@ -735,7 +740,14 @@ def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], 
             return [], "solution-misses-answer"
     elif not re.search(rf"(?<![\w-]){re.escape(gold_text)}(?![\w-])", last, re.IGNORECASE):
         return [], "solution-misses-answer"
+    if any(_HEADING_ONLY.match(step) for step in steps):
+        return [], "solution-empty-step"
+    if any(wrong_equation(step) is not None for step in steps):
+        return [], "solution-wrong-arithmetic"
     return [f"{i}. {step}" for i, step in enumerate(steps, start=1)], None
+
+
+_HEADING_ONLY = re.compile(r"^[^:]{0,80}:\s*$")
 
 
 def _as_number(text: str) -> float:
