@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import threading
@@ -13,6 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from gepetto.core.candidate import Candidate
 from gepetto.core.config import Config
+from gepetto.core.coverage import label_coverage
 from gepetto.core.engine import Engine
 from gepetto.core.events import Observer
 from gepetto.core.result import Result
@@ -20,6 +22,20 @@ from gepetto.lm.base import LM, UsageTracker
 from gepetto.proposers.base import Proposer
 from gepetto.proposers.reflective import ReflectiveProposer
 from gepetto.systems.adapter import System
+
+
+_log = logging.getLogger("gepetto")
+
+
+def _coverage_warnings(system: System, trainset: Sequence[Any], valset: Sequence[Any]) -> tuple[str, ...]:
+    """Labels a classifier's validation set misses (see ``gepetto.core.coverage``); only
+    systems that can name each example's expected answer are checked."""
+    if not hasattr(system, "labelled_inputs"):
+        return ()
+    train = [expected for _, expected in system.labelled_inputs(trainset)]
+    val = [expected for _, expected in system.labelled_inputs(valset)]
+    declared = getattr(system, "labels", None)
+    return label_coverage(train, val, list(declared) if declared else None)
 
 
 class StopFlag:
@@ -125,6 +141,8 @@ def optimize(
                 proposer.likelihood_cost = len(valset)
         else:
             proposer = ReflectiveProposer(reflection_lm, config.reflection, perfect_score=config.perfect_score)
+    for warning in _coverage_warnings(system, trainset, valset):
+        _log.warning("gepetto: warning: %s", warning)
     stop = stop or StopFlag()
     store = None
     observers = list(observers)

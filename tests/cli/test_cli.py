@@ -198,3 +198,19 @@ def test_transfer_scores_seed_and_best_with_another_model(taskfile: Path, tmp_pa
     assert seed_part.strip() == best_part.split()[2] and "(+0.000)" in out
     with pytest.raises(SystemExit):  # a target model is required
         main(["transfer", str(run_dir)])
+
+
+def test_a_validation_split_without_a_label_is_warned_and_stratify_fixes_it(taskfile: Path, tmp_path: Path, caplog) -> None:
+    from gepetto.taskfile import load_taskfile, task_splits
+
+    caplog.set_level("WARNING", logger="gepetto")
+    assert main(["optimize", str(taskfile), "--run-dir", str(tmp_path / "v"), "--quiet", "--set", "data.split.val=2"]) == 0
+    assert "the validation set has no example of 2 of 3 labels (color, fruit)" in caplog.text
+    caplog.clear()
+    args = ["--set", "data.split.val=3", "--set", "data.split.stratify=true"]
+    assert main(["optimize", str(taskfile), "--run-dir", str(tmp_path / "s"), "--quiet", *args]) == 0
+    assert "no example of" not in caplog.text
+    task = load_taskfile(taskfile, overrides=["data.split.val=3", "data.split.stratify=true"])
+    splits = task_splits(task)
+    assert sorted(r["label"] for r in splits.val) == ["animal", "color", "fruit"]
+    assert sorted(r["label"] for r in splits.train) == sorted(LABELS * 4)

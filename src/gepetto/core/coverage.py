@@ -1,0 +1,56 @@
+"""Does the validation set cover the labels a classifier must learn?
+
+Why: GEPA selects candidates on the validation set only. A label the validation set holds
+no example of is invisible to selection: a candidate that learns it and one that breaks
+it score the same. This is not hypothetical: banking-9's 30 validation queries hold no
+``lost_or_stolen_card`` query and one ``card_swallowed`` query, its test set 18 of them,
+and validation ranked candidates poorly for test for that reason (README, "Choosing a
+definition set"). The check is cheap and runs before any model call; the fix is a
+stratified split (``data.split.stratify: true`` in a task file) or more validation data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+__all__ = ["label_coverage"]
+
+_MAX_LABELS = 40  # more distinct answers than this is not a label set (names, numbers, sentences)
+
+
+def label_coverage(
+    train_targets: Sequence[str], val_targets: Sequence[str], labels: Sequence[str] | None = None,
+) -> tuple[str, ...]:
+    """Warnings (empty when all is well) about labels the validation set misses or barely shows.
+
+    ``labels``: the declared label set, if any; otherwise the labels the training set shows.
+    Only classifier-like targets are judged: a small set of answers that repeat. Labels
+    declared but shown by neither split (a deliberate distractor) are not reported.
+    """
+    train = Counter(str(t) for t in train_targets)
+    val = Counter(str(t) for t in val_targets)
+    known = set(train) | set(val)
+    wanted = [lab for lab in (labels if labels is not None else sorted(train)) if lab in known]
+    if not (2 <= len(wanted) <= _MAX_LABELS) or sum(train.values()) < 2 * len(train):
+        return ()  # open answers, or too few repeats to call it a classifier
+    missing = [lab for lab in wanted if val[lab] == 0]
+    warnings: list[str] = []
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        warnings.append(
+            f"the validation set has no example of {len(missing)} of {len(wanted)} labels ({shown}): selection cannot "
+            "see whether a candidate gets them right; use a stratified split (task file: data.split.stratify: true) "
+            "or add validation examples of these labels"
+        )
+    n_val = sum(val.values())
+    if n_val:
+        expected_share = {lab: train[lab] / sum(train.values()) for lab in wanted if train[lab]}
+        thin = [lab for lab, share in expected_share.items() if val[lab] == 1 and share * n_val >= 3]
+        if thin:
+            warnings.append(
+                f"the validation set shows {', '.join(thin[:8])} once each although the training set suggests about "
+                f"{min(round(expected_share[lab] * n_val) for lab in thin)} or more: one query decides what selection "
+                "sees of them; a stratified split spreads the labels evenly"
+            )
+    return tuple(warnings)

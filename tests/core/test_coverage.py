@@ -1,0 +1,35 @@
+"""The validation-coverage check: labels selection cannot see are named before the run."""
+
+from __future__ import annotations
+
+from gepetto.core.coverage import label_coverage
+
+
+def test_a_label_missing_from_validation_is_named_with_the_fix() -> None:
+    train = ["a"] * 6 + ["b"] * 6 + ["c"] * 3
+    val = ["a"] * 5 + ["b"] * 5
+    (warning,) = label_coverage(train, val)
+    assert "no example of 1 of 3 labels (c)" in warning and "data.split.stratify: true" in warning
+
+
+def test_declared_labels_no_split_shows_are_not_reported() -> None:
+    """A distractor in the label list (banking-9's card_payment_declined) is no gap in the data."""
+    train = ["a"] * 6 + ["b"] * 6
+    val = ["a"] * 5 + ["b"] * 5
+    assert label_coverage(train, val, ["a", "b", "distractor"]) == ()
+    # a declared label only validation shows is covered; one only training shows is missing
+    (warning,) = label_coverage(train + ["c"] * 2, val + ["d"], ["a", "b", "c", "d"])
+    assert "(c)" in warning and "d" not in warning.split("(")[1].split(")")[0]
+
+
+def test_a_label_shown_once_where_about_three_are_due_is_thin() -> None:
+    train = ["a"] * 10 + ["b"] * 10 + ["c"] * 10
+    val = ["a"] * 14 + ["b"] * 14 + ["c"]
+    (warning,) = label_coverage(train, val)
+    assert "shows c once" in warning and "about 10" in warning
+
+
+def test_open_answers_are_not_judged() -> None:
+    numbers = [str(n) for n in range(30)]
+    assert label_coverage(numbers, numbers[:5]) == ()  # every answer distinct: not a label set
+    assert label_coverage(["yes"] * 10 + ["no"] * 10, ["yes"] * 10 + ["no"] * 10) == ()
