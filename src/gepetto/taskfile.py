@@ -13,7 +13,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gepetto.core.config import Config
 from gepetto.lm.base import LM, UsageTracker
 from gepetto.systems.adapter import System
+from gepetto.tasks.splits import stratified_order
 
 
 class TaskFileError(ValueError):
@@ -234,25 +235,6 @@ def load_splits(spec: DataSpec) -> Splits:
     start += sizes.holdout
     test = read_examples(spec.test) if spec.test else shuffled[start : start + sizes.test]
     return Splits(train, val, test, holdout)
-
-
-def stratified_order(rows: list[Any], key: Callable[[Any], str]) -> list[Any]:
-    """``rows`` (already shuffled) reordered so that every run of consecutive rows holds each
-    key in about its share of the whole: each row is placed at its relative position
-    within its own key's rows, ties kept in the shuffled order. Cutting train, validation
-    and the rest from the front then gives stratified splits without a per-split quota
-    (a key with fewer rows than splits lands in the splits its position falls in)."""
-    totals: dict[str, int] = {}
-    for row in rows:
-        totals[key(row)] = totals.get(key(row), 0) + 1
-    seen: dict[str, int] = {}
-    placed: list[tuple[float, int, Any]] = []
-    for index, row in enumerate(rows):
-        k = key(row)
-        rank = seen.get(k, 0)
-        seen[k] = rank + 1
-        placed.append(((rank + 0.5) / totals[k], index, row))
-    return [row for _, _, row in sorted(placed, key=lambda item: (item[0], item[1]))]
 
 
 def _check_fields(rows: list[dict[str, Any]], fields: list[str], source: str, split: str) -> None:

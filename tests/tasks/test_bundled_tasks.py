@@ -140,3 +140,13 @@ def test_holdout_examples_are_left_over_and_disjoint(name: str, size: int) -> No
     held = {_key(x) for x in task.holdout}
     for part in (task.train, task.val, task.test):
         assert not held & {_key(x) for x in part}
+
+
+def test_stratified_banking_9_covers_every_label_and_keeps_the_test_set() -> None:
+    """The protocol's validation set misses lost_or_stolen_card; the stratified variant
+    (a measurement of what that costs selection) shows every label and the same test."""
+    protocol, stratified = get_task("banking-9"), get_task("banking-9", stratify=True)
+    assert "lost_or_stolen_card" not in {r["label"] for r in protocol.val}
+    assert {r["label"] for r in stratified.val} == {r["label"] for r in protocol.test}
+    assert stratified.test == protocol.test and stratified.name == "banking-9-stratified"
+    assert not {r["text"] for r in stratified.train} & {r["text"] for r in stratified.val}
