@@ -420,23 +420,28 @@ def main(argv: list[str] | None = None) -> int:
         for task_name in tasks:
             sizes = {key: value for key, value in (("n_train", args.n_train), ("n_val", args.n_val), ("n_test", args.n_test)) if value}
             task = get_task(task_name, **sizes, **options)
+            # rows carry the task's own name: an option that changes the splits renames it
+            # (banking-9 with stratify=true is banking-9-stratified), so such runs are never
+            # combined with the protocol's
+            label = task.name
             test_system = task.make_system(_lm(task_ep, "task", None, test_cache))
-            seed_test[task_name] = mean_score(test_system, Candidate(test_system.seed_candidate), task.test)
-            print(f"[{task_name}] seed test {seed_test[task_name]:.3f}", flush=True)
+            seed_test[label] = mean_score(test_system, Candidate(test_system.seed_candidate), task.test)
+            print(f"[{label}] seed test {seed_test[label]:.3f}", flush=True)
             for seed in seeds:
                 for name in args.optimizers:
                     started = time.monotonic()
                     if name == "seed":
-                        row = {"optimizer": "seed", "task": task_name, "seed": seed, "budget": budget, "rollouts_used": 0,
-                               "best_val": None, "best_test": seed_test[task_name], "wall_s": 0.0,
+                        row = {"optimizer": "seed", "task": label, "seed": seed, "budget": budget, "rollouts_used": 0,
+                               "best_val": None, "best_test": seed_test[label], "wall_s": 0.0,
                                "prompt_chars": sum(len(t) for t in test_system.seed_candidate.values())}
                     elif name in OURS:
                         row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, {**sizes, **options})
                     else:
                         row = run_peer(name, task_name, budget, seed, task_ep, refl_ep, sizes, workdir, options)
+                    row["task"] = label
                     rows.append(row)
                     shown = "ERROR " + row["error"][-300:] if "error" in row else f"test {row['best_test']:.3f} val {row.get('best_val')}"
-                    print(f"[{task_name}] seed {seed} {name}: {shown} ({time.monotonic() - started:.0f}s)", flush=True)
+                    print(f"[{label}] seed {seed} {name}: {shown} ({time.monotonic() - started:.0f}s)", flush=True)
                     partial = {"meta": meta, "rows": rows, "seed_test": seed_test}
                     (results_dir / f"compare-{tag}.partial.json").write_text(json.dumps(partial, indent=1))
     write_outputs(rows, seed_test, meta, results_dir, tag)
