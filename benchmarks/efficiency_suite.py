@@ -72,29 +72,44 @@ def load(tags: list[str], results_dir: Path = RESULTS) -> tuple[list[dict[str, A
 
 
 def verdict(rows: list[dict[str, Any]], target: float = 0.6) -> dict[str, Any]:
-    """Per-run figures and the summary described in the module docstring."""
+    """Per-run figures and the summary described in the module docstring. Every (task,
+    seed) of the files is listed; one without a finished paper-mode run, or whose
+    gepetto or gepa run is missing or failed, says so instead of being dropped."""
     compare = _compare_module()
-    budgets = {(r["task"], r["seed"]): int(r.get("budget") or 0) for r in rows}
-    eff = compare.efficiency(rows)
-    runs: dict[tuple[str, int], dict[str, Any]] = {}
-    for e in eff:
-        run = runs.setdefault((e["task"], e["seed"]), {
-            "task": e["task"], "seed": e["seed"], "paper_improved": e["paper_improved"],
-            "paper_rollouts": e["paper_rollouts"], "paper_test": e["paper_test"], "target_val": e["target_val"],
-        })
-        run[e["optimizer"]] = {"rollouts": e["rollouts"], "ratio": e["ratio"], "test": e["test"]}
-    ordered = [runs[k] for k in sorted(runs)]
-    summary: dict[str, Any] = {"target": target, "runs": len(ordered)}
+    finished = [r for r in rows if "error" not in r and r.get("best_test") is not None]
+    failed = {(r["task"], r["seed"], r["optimizer"]) for r in rows if "error" in r}
+    own = {(r["task"], r["seed"], r["optimizer"]): r for r in finished}
+    eff = {(e["task"], e["seed"], e["optimizer"]): e for e in compare.efficiency(finished)}
+    ordered: list[dict[str, Any]] = []
+    for task, seed in sorted({(r["task"], r["seed"]) for r in rows}):
+        paper = own.get((task, seed, "paper-mode"))
+        run: dict[str, Any] = {"task": task, "seed": seed, "paper": "ok" if paper and paper.get("val_curve") else
+                               ("failed" if (task, seed, "paper-mode") in failed else "not run")}
+        for name in ("gepetto", "gepa"):
+            if (task, seed, name) in eff:
+                e = eff[(task, seed, name)]
+                run.update(paper_improved=e["paper_improved"], paper_rollouts=e["paper_rollouts"],
+                           paper_test=e["paper_test"], target_val=e["target_val"])
+                budget = own[(task, seed, name)].get("budget") or paper.get("budget")  # type: ignore[union-attr]
+                if not budget:
+                    raise SystemExit(f"{task} seed {seed}: the {name} run has no budget; cannot count a run that never got there")
+                run[name] = {"rollouts": e["rollouts"], "ratio": e["ratio"], "test": e["test"], "budget": int(budget)}
+            else:
+                run[name] = "failed" if (task, seed, name) in failed else "not run"
+        ordered.append(run)
+    compared = [r for r in ordered if r["paper"] == "ok" and "paper_test" in r]
+    summary: dict[str, Any] = {"target": target, "runs": len(ordered), "compared": len(compared)}
     for name in ("gepetto", "gepa"):
-        mine = [r for r in ordered if name in r]
+        mine = [r for r in compared if isinstance(r[name], dict)]
         improved = [r for r in mine if r["paper_improved"]]
         ratios = [r[name]["ratio"] for r in improved]
         # a run that never reached the score counts as its whole budget (a lower bound on its cost)
-        needed = [r[name]["rollouts"] if r[name]["rollouts"] is not None else budgets[(r["task"], r["seed"])] for r in improved]
+        needed = [r[name]["rollouts"] if r[name]["rollouts"] is not None else r[name]["budget"] for r in improved]
         base = [r["paper_rollouts"] for r in improved]
         tests = [(r[name]["test"], r["paper_test"]) for r in mine]
         summary[name] = {
             "runs": len(mine),
+            "missing": sum(1 for r in ordered if not isinstance(r[name], dict)),
             "paper_improved": len(improved),
             "met": sum(1 for x in ratios if x is not None and x <= target + 1e-9),
             "never": sum(1 for x in ratios if x is None),
@@ -105,11 +120,11 @@ def verdict(rows: list[dict[str, Any]], target: float = 0.6) -> dict[str, Any]:
             "test_lower": sum(1 for a, b in tests if a < b - 1e-9),
         }
     means: dict[str, dict[str, float]] = {}
-    for task in sorted({r["task"] for r in ordered}):
-        per = [r for r in ordered if r["task"] == task]
+    for task in sorted({r["task"] for r in compared}):
+        per = [r for r in compared if r["task"] == task]
         means[task] = {"paper-mode": statistics.fmean(r["paper_test"] for r in per)}
         for name in ("gepetto", "gepa"):
-            values = [r[name]["test"] for r in per if name in r]
+            values = [r[name]["test"] for r in per if isinstance(r[name], dict)]
             if values:
                 means[task][name] = statistics.fmean(values)
     summary["test_means"] = means
@@ -126,8 +141,8 @@ def markdown(result: dict[str, Any], metas: list[dict[str, Any]]) -> str:
     ]
 
     def ratio(run: dict[str, Any], name: str) -> str:
-        if name not in run:
-            return "not run"
+        if not isinstance(run[name], dict):
+            return run[name]
         if not run["paper_improved"]:
             return "paper mode found nothing"
         value, reached = run[name]["ratio"], run[name]["rollouts"]
@@ -136,14 +151,20 @@ def markdown(result: dict[str, Any], metas: list[dict[str, Any]]) -> str:
         text = f"{value:.2f} ({reached:.0f} vs {run['paper_rollouts']:.0f})"
         return f"**{text}**" if value <= s["target"] + 1e-9 else text
 
+    def test(run: dict[str, Any], name: str) -> str:
+        return f"{run[name]['test']:.3f}" if isinstance(run[name], dict) else run[name]
+
     for run in result["runs"]:
-        gepa_test = f"{run['gepa']['test']:.3f}" if "gepa" in run else "not run"
-        gepetto_test = f"{run['gepetto']['test']:.3f}" if "gepetto" in run else "not run"
+        if run["paper"] != "ok":
+            lines.append(f"| {run['task']} | {run['seed']} | paper mode {run['paper']} | | | | |")
+            continue
         lines.append(
-            f"| {run['task']} | {run['seed']} | {ratio(run, 'gepetto')} | {ratio(run, 'gepa')} | {gepetto_test} | "
-            f"{run['paper_test']:.3f} | {gepa_test} |"
+            f"| {run['task']} | {run['seed']} | {ratio(run, 'gepetto')} | {ratio(run, 'gepa')} | {test(run, 'gepetto')} | "
+            f"{run['paper_test']:.3f} | {test(run, 'gepa')} |"
         )
     lines.append("")
+    if not s["compared"]:
+        lines.append("- no run of these files has a finished paper-mode run to compare with")
     for name in ("gepetto", "gepa"):
         f = s[name]
         if not f["runs"]:
@@ -153,7 +174,8 @@ def markdown(result: dict[str, Any], metas: list[dict[str, Any]]) -> str:
         lines.append(
             f"- {name}: where paper mode improved ({f['paper_improved']} of {f['runs']} runs), ratio ≤ {s['target']:.2f} in "
             f"{f['met']} (never reached in {f['never']}); median ratio {median}, pooled {pooled}. Test at equal budget against "
-            f"paper mode: higher in {f['test_higher']}, equal in {f['test_equal']}, lower in {f['test_lower']}."
+            f"paper mode: higher in {f['test_higher']}, equal in {f['test_equal']}, lower in {f['test_lower']}"
+            + (f"; {f['missing']} of the {s['runs']} task-seed pairs lack a {name} or paper-mode run." if f["missing"] else ".")
         )
     lines += ["", "| task | test gepetto | test paper mode | test gepa |", "|---|---|---|---|"]
     for task, m in s["test_means"].items():
@@ -172,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--target is a ratio of rollouts: give a number in (0, 1]")
     rows, metas = load(args.tags)
     result = verdict(rows, args.target)
+    if not result["summary"]["compared"]:
+        print(markdown(result, metas))
+        raise SystemExit("no task-seed pair of these files has a finished paper-mode run: nothing to compare")
     md = markdown(result, metas)
     print(md)
     meta = {"date": time.strftime("%Y-%m-%d"), "tags": args.tags, "files": metas and [

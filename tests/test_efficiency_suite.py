@@ -69,3 +69,30 @@ def test_a_task_from_two_files_is_refused(tmp_path: Path) -> None:
         suite.load(["z"], tmp_path)
     loaded, metas = suite.load(["x"], tmp_path)
     assert len(loaded) == 2 and metas[0]["tag"] == "x"
+
+
+def test_missing_and_failed_runs_are_listed_not_dropped() -> None:
+    extra = [
+        {"task": "c", "seed": 2, "optimizer": "seed", "budget": 300, "best_test": 0.4},  # stopped before paper mode ran
+        _row("b", 0, "gepa", [[30, 0.5]], 0.5) | {"error": "exit 1"},
+    ]
+    result = suite.verdict(rows() + extra, target=0.6)
+    by = {(r["task"], r["seed"]): r for r in result["runs"]}
+    assert by[("c", 2)]["paper"] == "not run" and by[("b", 0)]["gepa"] == "failed" and by[("b", 1)]["gepa"] == "not run"
+    assert result["summary"]["gepetto"]["missing"] == 1 and result["summary"]["gepa"]["missing"] == 3
+    md = suite.markdown(result, [{"tag": "t"}])
+    assert "| c | 2 | paper mode not run |" in md and "| b | 0 | 1.50 (150 vs 100) | failed |" in md
+
+
+def test_a_run_without_budget_cannot_hide_a_never() -> None:
+    broken = [dict(r, budget=None) for r in rows()]
+    with pytest.raises(SystemExit, match="no budget"):
+        suite.verdict(broken)
+
+
+def test_files_without_paper_mode_are_refused(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "compare-x.json").write_text(json.dumps({"meta": {}, "rows": [r for r in rows() if r["optimizer"] != "paper-mode"]}))
+    monkeypatch.setattr(suite, "RESULTS", tmp_path)
+    monkeypatch.setattr(suite, "load", lambda tags: (json.loads((tmp_path / "compare-x.json").read_text())["rows"], [{"tag": "x"}]))
+    with pytest.raises(SystemExit, match="no task-seed pair"):
+        suite.main(["x"])

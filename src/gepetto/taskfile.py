@@ -282,7 +282,7 @@ def build_system(task: TaskFile, lm: LM, splits: Splits | None) -> System:
         return PromptSystem(
             lm=lm, seed_instruction=program.instruction or "", render=render_input(data.input),
             metric=lambda ex, reply: metric(str(ex[target]), reply), module="instruction",
-            expected=lambda ex: str(ex[target]), max_tokens=task.task_lm.max_tokens or 32,
+            expected=lambda ex: str(ex[target]), max_tokens=task.task_lm.max_tokens or 32, labels=list(labels),
         )
     return PromptSystem(
         lm=lm, seed_instruction=program.instruction or "", render=render_input(data.input),

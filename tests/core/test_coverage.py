@@ -33,3 +33,36 @@ def test_open_answers_are_not_judged() -> None:
     numbers = [str(n) for n in range(30)]
     assert label_coverage(numbers, numbers[:5]) == ()  # every answer distinct: not a label set
     assert label_coverage(["yes"] * 10 + ["no"] * 10, ["yes"] * 10 + ["no"] * 10) == ()
+
+
+def test_declared_labels_are_judged_whatever_their_type_and_number() -> None:
+    (warning,) = label_coverage(["0"] * 6 + ["1"] * 6 + ["2"] * 3, ["0"] * 5 + ["1"] * 5, [0, 1, 2])
+    assert "(2)" in warning  # declared numeric labels are classes
+    many = [f"l{i}" for i in range(77)]
+    (warning,) = label_coverage(many * 2, many[:70], many)
+    assert "no example of 7 of 77 labels" in warning  # banking77: past the undeclared cap
+
+
+def test_counts_are_answers_not_classes() -> None:
+    """Object counting's targets repeat, but an unseen count is no gap in the validation set."""
+    train = [str(n) for n in (3, 4, 5, 6, 7) * 6]
+    assert label_coverage(train, [str(n) for n in (3, 4, 5) * 5]) == ()
+
+
+def test_odd_systems_never_stop_the_run() -> None:
+    from gepetto.api import _coverage_warnings
+
+    class Raises:
+        labels = ["a", "b"]
+
+        def labelled_inputs(self, examples):
+            raise KeyError("label")
+
+    class NoLabels:
+        labels = None
+
+        def labelled_inputs(self, examples):
+            return [("x", "a"), ("y", "b")]
+
+    assert _coverage_warnings(Raises(), [1], [2]) == ()
+    assert _coverage_warnings(NoLabels(), [1], [2]) == ()

@@ -3,7 +3,7 @@
 Why: GEPA selects candidates on the validation set only. A label the validation set holds
 no example of is invisible to selection: a candidate that learns it and one that breaks
 it score the same. This is not hypothetical: banking-9's 30 validation queries hold no
-``lost_or_stolen_card`` query and one ``card_swallowed`` query, its test set 18 of them,
+``lost_or_stolen_card`` query and one ``card_swallowed`` query (its test set nine of each),
 and validation ranked candidates poorly for test for that reason (README, "Choosing a
 definition set"). The check is cheap and runs before any model call; the fix is a
 stratified split (``data.split.stratify: true`` in a task file) or more validation data.
@@ -11,12 +11,14 @@ stratified split (``data.split.stratify: true`` in a task file) or more validati
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Sequence
 
 __all__ = ["label_coverage"]
 
-_MAX_LABELS = 40  # more distinct answers than this is not a label set (names, numbers, sentences)
+_MAX_LABELS = 40  # undeclared: more distinct answers than this is not a label set (names, sentences)
+_NUMBER = re.compile(r"-?[\d,]*\.?\d+")
 
 
 def label_coverage(
@@ -24,16 +26,23 @@ def label_coverage(
 ) -> tuple[str, ...]:
     """Warnings (empty when all is well) about labels the validation set misses or barely shows.
 
-    ``labels``: the declared label set, if any; otherwise the labels the training set shows.
-    Only classifier-like targets are judged: a small set of answers that repeat. Labels
-    declared but shown by neither split (a deliberate distractor) are not reported.
+    ``labels``: the declared label set, if any; otherwise the labels the training set shows,
+    judged only when they look like a label set (at most 40 answers that repeat, not all
+    numbers: object counting's "7" and "12" are answers, not classes). Labels declared but
+    shown by neither split (a deliberate distractor) are not reported.
     """
     train = Counter(str(t) for t in train_targets)
     val = Counter(str(t) for t in val_targets)
     known = set(train) | set(val)
-    wanted = [lab for lab in (labels if labels is not None else sorted(train)) if lab in known]
-    if not (2 <= len(wanted) <= _MAX_LABELS) or sum(train.values()) < 2 * len(train):
-        return ()  # open answers, or too few repeats to call it a classifier
+    if labels is not None:  # declared: a classifier whatever its size
+        wanted = [lab for lab in dict.fromkeys(str(x) for x in labels) if lab in known]
+        if len(wanted) < 2:
+            return ()
+    else:
+        wanted = sorted(train)
+        numeric = all(_NUMBER.fullmatch(lab.strip()) for lab in wanted)
+        if not (2 <= len(wanted) <= _MAX_LABELS) or numeric or sum(train.values()) < 2 * len(train):
+            return ()  # open answers (counts, names, sentences), or too few repeats to call it a classifier
     missing = [lab for lab in wanted if val[lab] == 0]
     warnings: list[str] = []
     if missing:

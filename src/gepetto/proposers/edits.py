@@ -740,14 +740,14 @@ def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], 
             return [], "solution-misses-answer"
     elif not re.search(rf"(?<![\w-]){re.escape(gold_text)}(?![\w-])", last, re.IGNORECASE):
         return [], "solution-misses-answer"
-    if any(_HEADING_ONLY.match(step) for step in steps):
+    if any(_HEADING_ONLY.search(step) for step in steps):
         return [], "solution-empty-step"
     if any(wrong_equation(step) is not None for step in steps):
         return [], "solution-wrong-arithmetic"
     return [f"{i}. {step}" for i, step in enumerate(steps, start=1)], None
 
 
-_HEADING_ONLY = re.compile(r"^[^:]{0,80}:\s*$")
+_HEADING_ONLY = re.compile(r":\s*$")  # a step that ends on its colon announces work it does not show
 
 
 def _as_number(text: str) -> float:
