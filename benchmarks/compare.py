@@ -132,6 +132,10 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
     holdout = list(task.holdout)[:HOLDOUT_SIZE] if name.endswith("-holdout") else []
     result = optimize(system, task.train, task.val, reflection_lm=reflection_lm, config=our_config(name, budget, seed),
                       usage=tracker, holdout=holdout)
+    if result.stop_reason == "interrupted":
+        # Ctrl-C stops a run gracefully; it is no result: the comparison stops here, and its
+        # partial file (the runs before this one) can be written with --finish-partial
+        raise KeyboardInterrupt(f"{name} seed {seed} was interrupted after {result.rollouts_used} rollouts")
     wall = time.monotonic() - started
     # test score as a function of rollouts: each time the best-by-validation candidate changes
     curve: list[list[float]] = []

@@ -218,3 +218,18 @@ def test_combined_gains_use_each_runs_own_seed_and_recombining_keeps_sources(tmp
     (tmp_path / "compare-d.json").write_text(json.dumps({"meta": {**meta, "task_model": "other"}, "seed_test": {}, "rows": []}))
     with pytest.raises(SystemExit, match="different models"):
         compare.combine(["a", "d"], "ad", tmp_path)
+
+
+def test_an_interrupted_run_is_no_result(monkeypatch, tmp_path) -> None:
+    """Ctrl-C stops gepetto's run gracefully; the comparison must not record it as a result
+    (a run stopped 14 s in once entered a table as 'returned the seed')."""
+    import pytest
+
+    class Stopped:
+        stop_reason = "interrupted"
+        rollouts_used = 12
+
+    monkeypatch.setattr(compare, "optimize", lambda *a, **k: Stopped())
+    endpoint = compare.Endpoint("http://127.0.0.1:9/v1", "fake")
+    with pytest.raises(KeyboardInterrupt, match="interrupted after 12 rollouts"):
+        compare.run_ours("gepetto", "banking-9", 100, 0, endpoint, endpoint, None, tmp_path)
