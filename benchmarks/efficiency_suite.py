@@ -24,7 +24,6 @@ by hand:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -34,18 +33,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def _compare_module() -> Any:
-    """compare.py, loaded by path (benchmarks/ is not a package)."""
-    if "compare" in sys.modules:
-        return sys.modules["compare"]
-    spec = importlib.util.spec_from_file_location("compare", ROOT / "benchmarks" / "compare.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compare"] = module
-    spec.loader.exec_module(module)
-    return module
+import compare  # noqa: E402  (benchmarks/compare.py: the per-run efficiency figures)
 
 
 def load(tags: list[str], results_dir: Path = RESULTS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -75,7 +65,6 @@ def verdict(rows: list[dict[str, Any]], target: float = 0.6) -> dict[str, Any]:
     """Per-run figures and the summary described in the module docstring. Every (task,
     seed) of the files is listed; one without a finished paper-mode run, or whose
     gepetto or gepa run is missing or failed, says so instead of being dropped."""
-    compare = _compare_module()
     finished = [r for r in rows if "error" not in r and r.get("best_test") is not None]
     failed = {(r["task"], r["seed"], r["optimizer"]) for r in rows if "error" in r}
     own = {(r["task"], r["seed"], r["optimizer"]): r for r in finished}

@@ -22,12 +22,12 @@ import math
 import operator
 import re
 
-__all__ = ["wrong_equation"]
+__all__ = ["NUMBER_TEXT", "wrong_equation"]
 
 _WORDS_IN_PARENS = re.compile(r"\([^()\d]*\)")  # "(potatoes)": a label, not a grouping
-_NUMBER_TEXT = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
-_NUMBER = re.compile(_NUMBER_TEXT)
-_TOKEN = re.compile(rf"{_NUMBER_TEXT}|[+\-*/×÷()]|[A-Za-z][A-Za-z'’]*|\S")
+NUMBER_TEXT = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"  # a written number, unsigned ("1,200", "3.5")
+_NUMBER = re.compile(NUMBER_TEXT)
+_TOKEN = re.compile(rf"{NUMBER_TEXT}|[+\-*/×÷()]|[A-Za-z][A-Za-z'’]*|\S")
 _OPERATORS = {"+": "+", "-": "-", "*": "*", "/": "/", "×": "*", "÷": "/"}
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _SEGMENT_END = re.compile(r"[:;=?!]|\.(?=\s|$)")  # where a sentence or a clause ends
@@ -111,7 +111,7 @@ def _result(after: str) -> tuple[float, str] | None:
     """The number an equation's right side consists of (a currency sign and unit words
     allowed), or None when the right side goes on computing ("= 3 × 4 = 12": the next
     equation is judged instead) or is not a number."""
-    match = re.match(rf"\s*[$€£]?\s*(-?(?:{_NUMBER_TEXT}))(?![\d.,/]*\d)", after)
+    match = re.match(rf"\s*[$€£]?\s*(-?(?:{NUMBER_TEXT}))(?![\d.,/]*\d)", after)
     if match is None or re.match(r"\s*[-+*/×÷xX]\s*[\d(]", after[match.end() :]):
         return None
     written = match.group(1).replace(",", "")

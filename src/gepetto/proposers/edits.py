@@ -51,7 +51,7 @@ from gepetto.core.candidate import Candidate
 from gepetto.core.config import ReflectionConfig
 from gepetto.lm.base import LM, LikelihoodUnsupported, LMError
 from gepetto.lm.grammar import gbnf_literal
-from gepetto.proposers.arithmetic import wrong_equation
+from gepetto.proposers.arithmetic import NUMBER_TEXT, wrong_equation
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
@@ -714,7 +714,7 @@ def _answer_form(output: str, expected: str) -> str | None:
 
 
 _STEP = re.compile(r"^\s*(\d{1,2})\s*[.)]\s+(.+?)\s*$")
-_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
+_NUMBER = re.compile(rf"-?(?:{NUMBER_TEXT})")
 
 
 def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], str | None]:

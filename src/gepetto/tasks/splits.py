@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable
 
 __all__ = ["stratified_order"]
@@ -13,9 +14,7 @@ def stratified_order(rows: list[Any], key: Callable[[Any], str]) -> list[Any]:
     within its own key's rows, ties kept in the shuffled order. Cutting train, validation
     and the rest from the front then gives stratified splits without a per-split quota
     (a key with fewer rows than splits lands in the splits its position falls in)."""
-    totals: dict[str, int] = {}
-    for row in rows:
-        totals[key(row)] = totals.get(key(row), 0) + 1
+    totals = Counter(key(row) for row in rows)
     seen: dict[str, int] = {}
     placed: list[tuple[float, int, Any]] = []
     for index, row in enumerate(rows):
