@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -153,6 +152,7 @@ def optimize(
     observers = list(observers)
     if run_dir is not None:
         from gepetto.store import RunStore
+        from gepetto.store.identity import RunIdentity, legacy_fingerprint
 
         store = RunStore(run_dir)
         observers.insert(0, store)
@@ -172,7 +172,10 @@ def optimize(
         )
         if store is not None:
             # claimed only now that the inputs passed validation (Engine checks them)
-            store.begin(run_fingerprint(config, trainset, valset, seed, holdout), {"config": config.model_dump()}, resume=resume, force=force)
+            store.begin(
+                RunIdentity.of(config, trainset, valset, seed, holdout), {"config": config.model_dump()}, resume=resume,
+                force=force, also_accept=(legacy_fingerprint(config, trainset, valset, seed, holdout),),
+            )
     except Exception:
         if store is not None:
             store.close()
@@ -223,22 +226,6 @@ def _validation_likelihood(
 
 
 STOP_FILE = "STOP"
-_STOPPING_FIELDS = {"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"}
-
-
-def run_fingerprint(
-    config: Config, trainset: Sequence[Any], valset: Sequence[Any], seed: Mapping[str, str], holdout: Sequence[Any] = ()
-) -> str:
-    """What must match for a run directory to be resumed: the config except its stopping
-    settings, the data and the seed candidate."""
-    from gepetto.store.serialize import dumps
-
-    shaping = {k: v for k, v in config.model_dump().items() if k not in _STOPPING_FIELDS}
-    data: dict[str, Any] = {"config": shaping, "train": list(trainset), "val": list(valset), "seed": dict(seed)}
-    if holdout:
-        data["holdout"] = list(holdout)
-    blob = dumps(data)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def _run_local_cache(lm: LM, run_dir: Path) -> LM:

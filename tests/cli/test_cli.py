@@ -91,6 +91,19 @@ def test_resume_continues_with_a_larger_budget(taskfile: Path, tmp_path: Path, c
     assert "40 rollouts" in out or "/40 rollouts" in out
 
 
+def test_resume_names_what_changed_and_force_resumes_anyway(taskfile: Path, tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "changed"
+    assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--budget", "30", "--quiet"]) == 0
+    capsys.readouterr()
+    data = tmp_path / "data.jsonl"
+    rows = data.read_text().splitlines()
+    data.write_text("\n".join(rows[1:] + rows[:1]))  # the same rows, another order: other splits
+    assert main(["resume", str(run_dir), "--budget", "40", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the training data" in err and "gepetto resume --force" in err
+    assert main(["resume", str(run_dir), "--budget", "40", "--quiet", "--force"]) == 0
+
+
 def test_clear_errors(taskfile: Path, tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(taskfile.read_text().replace("max_rollouts: 60", "max_rolouts: 60"))

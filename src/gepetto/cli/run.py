@@ -71,6 +71,8 @@ def optimize_main(argv: Sequence[str]) -> int:
 def resume_main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="gepetto resume", description="Continue an interrupted run where it stopped.")
     p.add_argument("run_dir")
+    p.add_argument("--force", action="store_true", help="resume even if the saved task file now describes a different "
+                   "configuration, data or seed (e.g. a data file edited since the run started)")
     _add_override_flags(p)
     _add_display_flags(p)
     args = p.parse_args(argv)
@@ -83,7 +85,7 @@ def resume_main(argv: Sequence[str]) -> int:
     except TaskFileError as exc:
         print(f"gepetto: {exc}", file=sys.stderr)
         return 2
-    return execute(task, Path(args.run_dir), resume=True, force=False, plain=args.plain, quiet=args.quiet, mlflow=args.mlflow)
+    return execute(task, Path(args.run_dir), resume=True, force=args.force, plain=args.plain, quiet=args.quiet, mlflow=args.mlflow)
 
 
 def execute(

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from gepetto.core.events import (
     CandidateAccepted,
@@ -27,6 +27,7 @@ from gepetto.core.events import (
     RunFinished,
     RunStarted,
 )
+from gepetto.store.identity import RunIdentity
 from gepetto.store.serialize import dumps, result_from_row, result_to_row
 from gepetto.systems.adapter import ExampleResult
 
@@ -95,8 +96,14 @@ class RunStore:
     def has_run(self) -> bool:
         return self.get_meta("fingerprint") is not None
 
-    def begin(self, fingerprint: str, description: dict[str, Any], *, resume: bool, force: bool = False) -> None:
-        """Claim the store for a run; refuse a mismatched or unrequested reuse."""
+    def begin(
+        self, identity: RunIdentity, description: dict[str, Any], *, resume: bool, force: bool = False,
+        also_accept: Sequence[str] = (),
+    ) -> None:
+        """Claim the store for a run; refuse a mismatched or unrequested reuse, naming what
+        differs. ``also_accept``: older fingerprints the same run may carry (see
+        :func:`gepetto.store.identity.legacy_fingerprint`)."""
+        fingerprint = identity.fingerprint
         existing = self.get_meta("fingerprint")
         if existing is not None:
             if not resume:
@@ -104,12 +111,19 @@ class RunStore:
                     f"{self.run_dir} already holds a run; resume it (gepetto resume {self.run_dir} / "
                     "optimize(..., resume=True)) or choose another run directory"
                 )
-            if existing != fingerprint and not force:
+            if existing != fingerprint and existing not in also_accept and not force:
+                recorded = self.get_meta("identity")
+                if recorded is not None:
+                    what = "; ".join(identity.differences(RunIdentity.from_json(recorded))) or "its recorded setup"
+                else:
+                    what = "its configuration, data or seed candidate (the run predates gepetto naming the difference)"
                 raise RunDirError(
-                    f"{self.run_dir} holds a run of a different configuration, data or seed candidate; "
-                    "resuming it would mix two experiments. Use a new run directory (or force=True to resume anyway)"
+                    f"{self.run_dir} holds a run of a different configuration, data or seed candidate: {what}. "
+                    "Resuming it would mix two experiments. Use a new run directory, or resume anyway with "
+                    "--force (gepetto optimize --resume --force, gepetto resume --force) or force=True from Python"
                 )
         self.set_meta("fingerprint", fingerprint)
+        self.set_meta("identity", identity.to_json())
         self.set_meta("description", dumps(description))
         self.set_meta("status", "running")
         if self.get_meta("created") is None:
