@@ -123,12 +123,14 @@ def optimize(
     seed = seed_candidate if seed_candidate is not None else getattr(system, "seed_candidate", None)
     if seed is None:
         raise ValueError("no seed candidate: pass seed_candidate={module: text} or give the system a seed_candidate attribute")
+    resolved: dict[str, str] = {}  # choices made from more than the config, part of the run's identity
     if proposer is None:
         if reflection_lm is None:
             raise ValueError("pass reflection_lm= (the LM that writes new instructions) or a custom proposer=")
         from gepetto.proposers.base import resolve_strategy
 
-        if resolve_strategy(config.reflection.strategy, reflection_lm) == "edits":
+        resolved["reflection.strategy"] = resolve_strategy(config.reflection.strategy, reflection_lm)
+        if resolved["reflection.strategy"] == "edits":
             from gepetto.proposers.edits import EditProposer, _meaningless_labels
 
             proposer = EditProposer(
@@ -173,7 +175,7 @@ def optimize(
         if store is not None:
             # claimed only now that the inputs passed validation (Engine checks them)
             store.begin(
-                RunIdentity.of(config, trainset, valset, seed, holdout), {"config": config.model_dump()}, resume=resume,
+                RunIdentity.of(config, trainset, valset, seed, holdout, resolved), {"config": config.model_dump()}, resume=resume,
                 force=force, also_accept=(legacy_fingerprint(config, trainset, valset, seed, holdout),),
             )
     except Exception:

@@ -95,6 +95,10 @@ def test_resume_names_what_changed_and_force_resumes_anyway(taskfile: Path, tmp_
     run_dir = tmp_path / "changed"
     assert main(["optimize", str(taskfile), "--run-dir", str(run_dir), "--budget", "30", "--quiet"]) == 0
     capsys.readouterr()
+    # a refused resume leaves the run's saved task file as it was: a plain resume still works after it
+    assert main(["resume", str(run_dir), "--quiet", "--set", "optimizer.minibatch_size=2"]) == 2
+    assert "minibatch_size: 2 now, 3 in the run" in capsys.readouterr().err
+    assert main(["resume", str(run_dir), "--budget", "35", "--quiet"]) == 0
     data = tmp_path / "data.jsonl"
     rows = data.read_text().splitlines()
     data.write_text("\n".join(rows[1:] + rows[:1]))  # the same rows, another order: other splits

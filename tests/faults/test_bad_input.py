@@ -102,7 +102,7 @@ def test_run_dir_of_a_different_config(task_lm, reflection_lm, tmp_path) -> None
     train, val = make_examples(6, 1), make_examples(4, 2)
     gepetto.optimize(ToySystem(), train, val, reflection_lm=FeedbackReadingLM(), config=Config(max_rollouts=30), run_dir=run_dir)
     system = ToySystem()
-    with pytest.raises(RunDirError, match=r"different configuration.*seed: 1 now, the default in the run.*Use a new run directory, or resume anyway with --force.*force=True"):
+    with pytest.raises(RunDirError, match=r"differs from this one: seed: 1 now, 0 in the run.*Use a new run directory, or resume anyway \(--force on the command line.*force=True in Python"):
         gepetto.optimize(system, train, val, reflection_lm=reflection_lm, config=Config(max_rollouts=30, seed=1),
                          run_dir=run_dir, resume=True)
     with pytest.raises(RunDirError, match=r"already holds a run; resume it .*resume=True\)\) or choose another run directory"):

@@ -16,57 +16,83 @@ TRAIN, VAL = make_examples(12, 1), make_examples(8, 2)
 SEED = {"instruction": "Answer."}
 
 
-def test_settings_at_their_defaults_and_stopping_settings_do_not_count() -> None:
+def test_stopping_settings_do_not_count_and_explicit_defaults_equal_implicit_ones() -> None:
     plain = RunIdentity.of(Config(), TRAIN, VAL, SEED)
     explicit = RunIdentity.of(Config(reflection=ReflectionConfig(strategy=Config().reflection.strategy)), TRAIN, VAL, SEED)
     stopping = RunIdentity.of(Config(max_rollouts=999, max_seconds=5, patience=3), TRAIN, VAL, SEED)
     assert plain.fingerprint == explicit.fingerprint == stopping.fingerprint
-    assert plain.settings == {}
+    assert plain.differences(stopping) == []
+    assert "minibatch_size" in plain.defaults and "max_rollouts" not in plain.settings
 
 
-def test_a_setting_added_by_an_upgrade_keeps_old_runs_resumable() -> None:
+def test_a_setting_added_by_an_upgrade_keeps_old_runs_resumable_unless_set() -> None:
     class Upgraded(Config):
         brand_new_setting: int = 3
 
-    before = RunIdentity.of(Config(minibatch_size=4), TRAIN, VAL, SEED)
-    after = RunIdentity.of(Upgraded(minibatch_size=4), TRAIN, VAL, SEED)
-    assert before.fingerprint == after.fingerprint
-    # the old formula hashed every field, so the same upgrade broke it
-    assert legacy_fingerprint(Config(minibatch_size=4), TRAIN, VAL, SEED) != legacy_fingerprint(Upgraded(minibatch_size=4), TRAIN, VAL, SEED)
+    recorded = RunIdentity.of(Config(minibatch_size=4), TRAIN, VAL, SEED)
+    assert RunIdentity.of(Upgraded(minibatch_size=4), TRAIN, VAL, SEED).differences(recorded) == []
+    assert RunIdentity.of(Upgraded(minibatch_size=4, brand_new_setting=5), TRAIN, VAL, SEED).differences(recorded) == [
+        "brand_new_setting: 5 now, not a setting when the run started"
+    ]
+
+
+def test_a_default_changed_by_an_upgrade_is_a_difference() -> None:
+    class Retuned(Config):
+        minibatch_size: int = 4
+
+    recorded = RunIdentity.of(Config(), TRAIN, VAL, SEED)
+    assert RunIdentity.of(Retuned(), TRAIN, VAL, SEED).differences(recorded) == ["minibatch_size: 4 now, 3 in the run"]
 
 
 def test_differences_name_the_setting_and_the_data_part() -> None:
-    recorded = RunIdentity.of(Config(reflection=ReflectionConfig(strategy="rewrite")), TRAIN, VAL, SEED)
+    recorded = RunIdentity.of(Config(reflection=ReflectionConfig(strategy="rewrite")), TRAIN, VAL, SEED, holdout=VAL[:2])
     now = RunIdentity.of(Config(minibatch_size=2), TRAIN[:-1], VAL, {"instruction": "Other."})
     diffs = now.differences(recorded)
-    assert "minibatch_size: 2 now, the default in the run" in diffs
-    assert "reflection.strategy: the default now, 'rewrite' in the run" in diffs
-    assert "the training data" in diffs and "the seed candidate" in diffs
+    assert "minibatch_size: 2 now, 3 in the run" in diffs
+    assert "reflection.strategy: 'auto' now, 'rewrite' in the run" in diffs
+    assert {"the training data", "the seed candidate", "the holdout data"} <= set(diffs)
     assert "the validation data" not in diffs
     assert RunIdentity.from_json(recorded.to_json()) == recorded
 
 
-def _run(tmp_path, **kw):
+def test_resolved_choices_count_like_settings() -> None:
+    recorded = RunIdentity.of(Config(), TRAIN, VAL, SEED, resolved={"reflection.strategy": "edits"})
+    now = RunIdentity.of(Config(), TRAIN, VAL, SEED, resolved={"reflection.strategy": "rewrite"})
+    assert now.differences(recorded) == ["reflection.strategy (resolved): 'rewrite' now, 'edits' in the run"]
+    # a choice the recorded run did not note cannot be compared, and does not block
+    assert now.differences(RunIdentity.of(Config(), TRAIN, VAL, SEED)) == []
+
+
+def _run(tmp_path, train=TRAIN, val=VAL, seed=None, holdout=(), **kw):
     cfg = dict(max_rollouts=30, minibatch_size=3, seed=5)
     cfg.update(kw)
-    return optimize(ToySystem(), TRAIN, VAL, proposer=UnhelpfulProposer(), config=Config(**cfg), run_dir=tmp_path / "r", resume=True)
+    return optimize(ToySystem(), train, val, proposer=UnhelpfulProposer(), config=Config(**cfg), run_dir=tmp_path / "r",
+                    resume=True, seed_candidate=seed, holdout=holdout)
 
 
-def test_refusal_names_what_differs_and_both_ways_to_force(tmp_path) -> None:
+def test_refusal_names_what_differs_and_how_to_force(tmp_path) -> None:
     _run(tmp_path)
     with pytest.raises(RunDirError) as caught:
         _run(tmp_path, minibatch_size=2)
     message = str(caught.value)
-    assert "minibatch_size: 2 now, the default in the run" in message
-    assert "--force" in message and "force=True" in message
+    assert "differs from this one: minibatch_size: 2 now, 3 in the run." in message
+    assert "gepetto resume --force" in message and "force=True" in message
+    with pytest.raises(RunDirError, match="differs from this one: the validation data"):
+        _run(tmp_path, val=VAL[:-1])
+    with pytest.raises(RunDirError, match="differs from this one: the seed candidate"):
+        _run(tmp_path, seed={"instruction": "Something else."})
+    with pytest.raises(RunDirError, match="differs from this one: the holdout data"):
+        _run(tmp_path, holdout=make_examples(4, 3))
     # stopping settings may change
     assert _run(tmp_path, max_rollouts=60).rollouts_used > 30
 
 
 def test_a_run_recorded_with_the_old_fingerprint_still_resumes(tmp_path) -> None:
     _run(tmp_path)
+    # the fingerprint gepetto recorded before run identities (commit 208d488), pinned
+    old = "df906b1d8f6bbe7838352657d23a159732b8d4685b5c65a3bab07027b4332fc5"
+    assert legacy_fingerprint(Config(max_rollouts=30, minibatch_size=3, seed=5), TRAIN, VAL, ToySystem().seed_candidate) == old
     db = sqlite3.connect(tmp_path / "r" / "run.sqlite")
-    old = legacy_fingerprint(Config(max_rollouts=30, minibatch_size=3, seed=5), TRAIN, VAL, ToySystem().seed_candidate)
     db.execute("UPDATE meta SET value=? WHERE key='fingerprint'", (old,))
     db.execute("DELETE FROM meta WHERE key='identity'")
     db.commit()

@@ -108,7 +108,7 @@ def test_run_dir_is_not_reused_by_accident(tmp_path) -> None:
     optimize(ToySystem(), TRAIN, VAL, proposer=UnhelpfulProposer(), config=config(max_rollouts=30), run_dir=tmp_path / "x")
     with pytest.raises(RunDirError, match="already holds a run"):
         optimize(ToySystem(), TRAIN, VAL, proposer=UnhelpfulProposer(), config=config(max_rollouts=30), run_dir=tmp_path / "x")
-    with pytest.raises(RunDirError, match="different configuration"):
+    with pytest.raises(RunDirError, match="differs from this one: minibatch_size: 2 now, 3 in the run"):
         optimize(ToySystem(), TRAIN, VAL, proposer=UnhelpfulProposer(), config=config(max_rollouts=30, minibatch_size=2), run_dir=tmp_path / "x", resume=True)
     with pytest.raises(ValueError, match="run_dir"):
         optimize(ToySystem(), TRAIN, VAL, proposer=UnhelpfulProposer(), config=config(), resume=True)

@@ -14,6 +14,7 @@ import yaml
 from gepetto.api import StopFlag, optimize
 from gepetto.core.planning import plan_budget
 from gepetto.core.candidate import Candidate
+from gepetto.core.events import RunStarted
 from gepetto.lm.base import UsageTracker
 from gepetto.progress import LineProgress
 from gepetto.store import RunDirError, RunStore
@@ -88,6 +89,22 @@ def resume_main(argv: Sequence[str]) -> int:
     return execute(task, Path(args.run_dir), resume=True, force=args.force, plain=args.plain, quiet=args.quiet, mlflow=args.mlflow)
 
 
+class _TaskCopy:
+    """Writes the run's copy of its task file. A resume rewrites it only once the run store
+    has accepted the resume (the run has started): a refused ``gepetto resume RUN --set ...``
+    must not leave its overrides behind for the next plain ``gepetto resume RUN``."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+
+    def write(self) -> None:
+        self.path.write_text(self.text)
+
+    def on_event(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self.write()
+
+
 def execute(
     task: TaskFile, run_dir: Path, *, resume: bool, force: bool, plain: bool, quiet: bool, mlflow: str | None = None
 ) -> int:
@@ -102,7 +119,9 @@ def execute(
               "or pass --run-dir with a new directory.", file=sys.stderr)
         return 2
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / TASK_COPY).write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
+    task_copy = _TaskCopy(run_dir / TASK_COPY, yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
+    if not resume:
+        task_copy.write()
     tracker = UsageTracker()
     stop = StopFlag()
     interactive = sys.stdout.isatty() and not plain and not quiet
@@ -113,7 +132,7 @@ def execute(
         except TaskFileError as exc:
             print(f"gepetto: {exc}", file=sys.stderr)
             return 2
-        observers: list = []
+        observers: list = [task_copy] if resume else []
         if mlflow is not None:
             try:
                 from gepetto.tracking.mlflow_tracker import MLflowTracker

@@ -7,11 +7,13 @@ finished run is a normal thing to do.
 
 Two choices keep this useful rather than a nuisance:
 
-* The config part holds only settings that differ from their defaults. A gepetto upgrade
-  that adds a setting (with a default) does not make every earlier run unresumable.
+* Settings are compared one by one, and a setting the recorded run does not know (one a
+  gepetto upgrade added) counts only when it is set to something other than its default:
+  an upgrade does not make every earlier run unresumable. A default an upgrade *changed*
+  is a difference (the run's value is recorded, not assumed).
 * The parts are stored, not only their hash, so a refusal says *what* differs
-  ("reflection.strategy: 'edits' here, 'rewrite' in the run; the training data") instead
-  of leaving the user to guess.
+  ("optimizer.minibatch_size: 2 now, 3 in the run; the training data") instead of leaving
+  the user to guess.
 """
 
 from __future__ import annotations
@@ -45,55 +47,59 @@ def _digest(value: Any) -> str:
 
 @dataclass(frozen=True)
 class RunIdentity:
-    """``settings``: the search-shaping config values that differ from the defaults, by
-    dotted path; ``data``: a digest per data part (train, val, seed, and holdout when used)."""
+    """``settings``: every search-shaping config value by dotted path (stopping settings
+    left out); ``defaults``: the paths whose value is the config class's default;
+    ``data``: a digest per data part (train, val, seed, and holdout when used)."""
 
     settings: dict[str, Any] = field(default_factory=dict)
+    defaults: frozenset[str] = frozenset()
     data: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
         cls, config: Config, trainset: Sequence[Any], valset: Sequence[Any], seed: Mapping[str, str],
-        holdout: Sequence[Any] = (),
+        holdout: Sequence[Any] = (), resolved: Mapping[str, Any] | None = None,
     ) -> RunIdentity:
-        dumped = config.model_dump(mode="json", exclude_defaults=True)
-        settings = {k: v for k, v in _flatten(dumped).items() if k.split(".")[0] not in STOPPING_FIELDS}
+        """``resolved``: choices made from more than the config, by the path they resolve
+        (``reflection.strategy: auto`` becomes edits or rewrite by the reflection model's
+        size), compared like settings."""
+        settings = {k: v for k, v in _flatten(config.model_dump(mode="json")).items() if k.split(".")[0] not in STOPPING_FIELDS}
+        for key, value in (resolved or {}).items():
+            settings[f"{key} (resolved)"] = value
+        changed = _flatten(config.model_dump(mode="json", exclude_defaults=True))
         data = {"train": _digest(list(trainset)), "val": _digest(list(valset)), "seed": _digest(dict(seed))}
         if holdout:
             data["holdout"] = _digest(list(holdout))
-        return cls(settings, data)
+        return cls(settings, frozenset(k for k in settings if k not in changed and not k.endswith(" (resolved)")), data)
 
     @property
     def fingerprint(self) -> str:
         return _digest({"settings": self.settings, "data": self.data})
 
     def to_json(self) -> str:
-        return json.dumps({"settings": self.settings, "data": self.data}, sort_keys=True)
+        return json.dumps({"settings": self.settings, "defaults": sorted(self.defaults), "data": self.data}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> RunIdentity:
         raw = json.loads(text)
-        return cls(dict(raw.get("settings", {})), dict(raw.get("data", {})))
+        return cls(dict(raw.get("settings", {})), frozenset(raw.get("defaults", ())), dict(raw.get("data", {})))
 
     def differences(self, recorded: RunIdentity) -> list[str]:
         """What differs between this (the new request) and ``recorded`` (the run in the
-        directory), in words a user can act on."""
+        directory), in words a user can act on; empty when the run may be resumed."""
         out: list[str] = []
         for key in sorted(set(self.settings) | set(recorded.settings)):
-            here, there = self.settings.get(key, _DEFAULT), recorded.settings.get(key, _DEFAULT)
-            if here != there:
-                out.append(f"{key}: {_show(here)} now, {_show(there)} in the run")
+            if key not in recorded.settings:
+                if key not in self.defaults and not key.endswith(" (resolved)"):  # a setting the run predates, set on purpose now
+                    out.append(f"{key}: {self.settings[key]!r} now, not a setting when the run started")
+            elif key not in self.settings:
+                continue  # a setting this version no longer has (or a choice the run did not record): nothing to compare
+            elif self.settings[key] != recorded.settings[key]:
+                out.append(f"{key}: {self.settings[key]!r} now, {recorded.settings[key]!r} in the run")
         for part in ("train", "val", "seed", "holdout"):
             if self.data.get(part) != recorded.data.get(part):
                 out.append(_DATA_NAMES[part])
         return out
-
-
-_DEFAULT = object()  # a setting absent from one side: it has its default there
-
-
-def _show(value: Any) -> str:
-    return repr(value) if value is not _DEFAULT else "the default"
 
 
 def legacy_fingerprint(

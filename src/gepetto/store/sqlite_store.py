@@ -111,16 +111,18 @@ class RunStore:
                     f"{self.run_dir} already holds a run; resume it (gepetto resume {self.run_dir} / "
                     "optimize(..., resume=True)) or choose another run directory"
                 )
-            if existing != fingerprint and existing not in also_accept and not force:
-                recorded = self.get_meta("identity")
-                if recorded is not None:
-                    what = "; ".join(identity.differences(RunIdentity.from_json(recorded))) or "its recorded setup"
-                else:
-                    what = "its configuration, data or seed candidate (the run predates gepetto naming the difference)"
+            recorded = self.get_meta("identity")
+            if recorded is not None:
+                differences = identity.differences(RunIdentity.from_json(recorded))
+            elif existing == fingerprint or existing in also_accept:
+                differences = []
+            else:
+                differences = ["its configuration, data or seed candidate (the run predates gepetto naming the difference)"]
+            if differences and not force:
                 raise RunDirError(
-                    f"{self.run_dir} holds a run of a different configuration, data or seed candidate: {what}. "
-                    "Resuming it would mix two experiments. Use a new run directory, or resume anyway with "
-                    "--force (gepetto optimize --resume --force, gepetto resume --force) or force=True from Python"
+                    f"{self.run_dir} holds a run that differs from this one: {'; '.join(differences)}. "
+                    "Resuming it would mix two experiments. Use a new run directory, or resume anyway "
+                    "(--force on the command line: gepetto resume --force; force=True in Python)"
                 )
         self.set_meta("fingerprint", fingerprint)
         self.set_meta("identity", identity.to_json())
