@@ -21,7 +21,8 @@ at random.
 
 ``--contrast`` samples the sets with ``reflection.definition_contrast: nearest``;
 ``--unseen`` with ``reflection.define_unseen_labels`` (labels without a training example
-defined from their names).
+defined from their names); ``--examples-per-label N`` shows N training texts per label
+(the proposer's default is 4).
 
     python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast] [--unseen]
 
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                    "training example shows, from their names")
     p.add_argument("--contrast", action="store_true", help="reflection.definition_contrast: nearest (each definition "
                    "written beside its nearest label's texts)")
+    p.add_argument("--examples-per-label", type=int, default=None, help="training texts shown per label when a "
+                   "definition is written (default: the proposer's, 4)")
     args = p.parse_args(argv)
     lik = args.likelihood
     # the code that runs is the code at the start (later commits during a long run must not be credited)
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         for sample in range(args.samples):
             config = ReflectionConfig(definition_contrast="nearest" if args.contrast else "none", define_unseen_labels=args.unseen)
             proposer = EditProposer(lm, config, use_grammar=True, labels=list(system.labels) if args.unseen else None)
+            if args.examples_per_label:
+                proposer.examples_per_label = args.examples_per_label
             proposer.prime(system.labelled_inputs(task.train))
             proposal = proposer.propose(
                 Candidate(system.seed_candidate), system.module, failure, rng=random.Random(sample), iteration=1 + sample,
@@ -188,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
     print(summary)
     meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen,
+            "examples_per_label": args.examples_per_label,
             "wall_s": time.monotonic() - started,
             "commit": commit, "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out
