@@ -23,6 +23,12 @@ def test_stopping_settings_do_not_count_and_explicit_defaults_equal_implicit_one
     assert plain.fingerprint == explicit.fingerprint == stopping.fingerprint
     assert plain.differences(stopping) == []
     assert "minibatch_size" in plain.defaults and "max_rollouts" not in plain.settings
+    # holdout settings only count when there is a holdout
+    assert RunIdentity.of(Config(holdout_top_k=5), TRAIN, VAL, SEED).differences(plain) == []
+    with_holdout = RunIdentity.of(Config(), TRAIN, VAL, SEED, holdout=VAL[:2])
+    assert RunIdentity.of(Config(holdout_top_k=5), TRAIN, VAL, SEED, holdout=VAL[:2]).differences(with_holdout) == [
+        "holdout_top_k: 5 now, 3 in the run"
+    ]
 
 
 def test_a_setting_added_by_an_upgrade_keeps_old_runs_resumable_unless_set() -> None:

@@ -63,7 +63,10 @@ class RunIdentity:
         """``resolved``: choices made from more than the config, by the path they resolve
         (``reflection.strategy: auto`` becomes edits or rewrite by the reflection model's
         size), compared like settings."""
-        settings = {k: v for k, v in _flatten(config.model_dump(mode="json")).items() if k.split(".")[0] not in STOPPING_FIELDS}
+        settings = {
+            k: v for k, v in _flatten(config.model_dump(mode="json")).items()
+            if k.split(".")[0] not in STOPPING_FIELDS and (holdout or not k.startswith("holdout_"))  # inert without a holdout
+        }
         for key, value in (resolved or {}).items():
             settings[f"{key} (resolved)"] = value
         changed = _flatten(config.model_dump(mode="json", exclude_defaults=True))
