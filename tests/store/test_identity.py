@@ -112,3 +112,16 @@ def test_a_run_recorded_with_the_old_fingerprint_still_resumes(tmp_path) -> None
     db.close()
     with pytest.raises(RunDirError, match="predates gepetto naming the difference"):
         _run(tmp_path, max_rollouts=60)
+
+
+class _Example:
+    def __init__(self, question: str, answer: str) -> None:
+        self.question, self.answer = question, answer
+
+
+def test_plain_object_examples_digest_by_their_attributes_not_their_address() -> None:
+    first = [_Example("2+2?", "4"), _Example("3+3?", "6")]
+    again = [_Example("2+2?", "4"), _Example("3+3?", "6")]
+    other = [_Example("2+2?", "4"), _Example("3+3?", "7")]
+    assert RunIdentity.of(Config(), first, VAL, SEED).differences(RunIdentity.of(Config(), again, VAL, SEED)) == []
+    assert RunIdentity.of(Config(), other, VAL, SEED).differences(RunIdentity.of(Config(), first, VAL, SEED)) == ["the training data"]

@@ -18,13 +18,15 @@ Two choices keep this useful rather than a nuisance:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from gepetto.core.config import Config
-from gepetto.store.serialize import dumps
+from gepetto.store.serialize import dumps, to_jsonable
 
 STOPPING_FIELDS = frozenset({"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"})
 _DATA_NAMES = {"train": "the training data", "val": "the validation data", "seed": "the seed candidate", "holdout": "the holdout data"}
@@ -41,8 +43,28 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _stable(value: Any) -> Any:
+    """A form of a data example that is the same in every process: plain objects by their
+    attributes, and no memory addresses (``<Example object at 0x7f...>`` would make every
+    resume of a run over such examples look like a change of data)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _stable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_stable(v) for v in value]
+    if (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "model_dump"):
+        return to_jsonable(value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return {"__type__": type(value).__qualname__, **{k: _stable(v) for k, v in vars(value).items()}}
+    return _ADDRESS.sub("", str(value))
+
+
 def _digest(value: Any) -> str:
-    return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json.dumps(_stable(value), ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
