@@ -12,7 +12,7 @@ Two choices keep this useful rather than a nuisance:
   an upgrade does not make every earlier run unresumable. A default an upgrade *changed*
   is a difference (the run's value is recorded, not assumed).
 * The parts are stored, not only their hash, so a refusal says *what* differs
-  ("optimizer.minibatch_size: 2 now, 3 in the run; the training data") instead of leaving
+  ("minibatch_size: 2 now, 3 in the run; the training data") instead of leaving
   the user to guess.
 """
 
