@@ -18,7 +18,6 @@ Two choices keep this useful rather than a nuisance:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -47,24 +46,17 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _stable(value: Any) -> Any:
-    """A form of a data example that is the same in every process: plain objects by their
-    attributes, and no memory addresses (``<Example object at 0x7f...>`` would make every
-    resume of a run over such examples look like a change of data)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _stable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
-    if (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "model_dump"):
-        return to_jsonable(value)
+    """The JSON form of a data example that ``to_jsonable`` cannot render, the same in every
+    process: a plain object by its attributes, anything else as text without memory
+    addresses (``<Example object at 0x7f...>`` would make every resume of a run over such
+    examples look like a change of data)."""
     if hasattr(value, "__dict__") and not isinstance(value, type):
-        return {"__type__": type(value).__qualname__, **{k: _stable(v) for k, v in vars(value).items()}}
+        return {"__type__": type(value).__qualname__, **{k: to_jsonable(v, _stable) for k, v in vars(value).items()}}
     return _ADDRESS.sub("", str(value))
 
 
 def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(_stable(value), ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+    return hashlib.sha256(dumps(value, fallback=_stable).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Callable
 
 from gepetto.systems.adapter import ExampleResult, ModuleRecord
 
 
-def to_jsonable(value: Any) -> Any:
-    """Best-effort JSON form: containers recursed, dataclasses as dicts, the rest as str."""
+def to_jsonable(value: Any, fallback: Callable[[Any], Any] = str) -> Any:
+    """Best-effort JSON form: containers recursed, dataclasses as dicts, the rest through
+    ``fallback`` (``str`` by default)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, fallback) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v, fallback) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_jsonable(getattr(value, f.name), fallback) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump"):
-        return to_jsonable(value.model_dump())
-    return str(value)
+        return to_jsonable(value.model_dump(), fallback)
+    return fallback(value)
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True)
+def dumps(value: Any, fallback: Callable[[Any], Any] = str) -> str:
+    return json.dumps(to_jsonable(value, fallback), ensure_ascii=False, sort_keys=True)
 
 
 def result_to_row(result: ExampleResult) -> dict[str, Any]:
