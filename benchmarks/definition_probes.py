@@ -36,6 +36,7 @@ from definition_sets import HAND_WRITTEN  # noqa: E402
 from gepetto.core.candidate import Candidate  # noqa: E402
 from gepetto.lm import make_lm  # noqa: E402
 from gepetto.lm.embedded import start_embedded  # noqa: E402
+from gepetto.systems.adapter import mean_score  # noqa: E402
 from gepetto.proposers.edits import LABELLED_HEADER, join_example, join_sections, split_example, split_sections  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 
@@ -93,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         system = task.make_system(lm)
 
         def test(text: str) -> float:
-            results = system.evaluate(Candidate({system.module: text}), list(task.test))
-            return statistics.fmean(r.score for r in results)
+            return mean_score(system, Candidate({system.module: text}), task.test)
 
         if args.probe == "union":
             sampled = [name for name in sets if name.startswith("set")]
