@@ -28,6 +28,7 @@ from gepetto.core.config import Config
 from gepetto.store.serialize import dumps, to_jsonable
 
 STOPPING_FIELDS = frozenset({"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"})
+_RESOLVED = " (resolved)"  # suffix of a choice made from more than the config (see RunIdentity.of)
 _DATA_NAMES = {"train": "the training data", "val": "the validation data", "seed": "the seed candidate", "holdout": "the holdout data"}
 
 
@@ -82,12 +83,12 @@ class RunIdentity:
             if k.split(".")[0] not in STOPPING_FIELDS and (holdout or not k.startswith("holdout_"))  # inert without a holdout
         }
         for key, value in (resolved or {}).items():
-            settings[f"{key} (resolved)"] = value
+            settings[key + _RESOLVED] = value
         changed = _flatten(config.model_dump(mode="json", exclude_defaults=True))
         data = {"train": _digest(list(trainset)), "val": _digest(list(valset)), "seed": _digest(dict(seed))}
         if holdout:
             data["holdout"] = _digest(list(holdout))
-        return cls(settings, frozenset(k for k in settings if k not in changed and not k.endswith(" (resolved)")), data)
+        return cls(settings, frozenset(k for k in settings if k not in changed and not k.endswith(_RESOLVED)), data)
 
     @property
     def fingerprint(self) -> str:
@@ -107,7 +108,7 @@ class RunIdentity:
         out: list[str] = []
         for key in sorted(set(self.settings) | set(recorded.settings)):
             if key not in recorded.settings:
-                if key not in self.defaults and not key.endswith(" (resolved)"):  # a setting the run predates, set on purpose now
+                if key not in self.defaults and not key.endswith(_RESOLVED):  # a setting the run predates, set on purpose now
                     out.append(f"{key}: {self.settings[key]!r} now, not a setting when the run started")
             elif key not in self.settings:
                 continue  # a setting this version no longer has (or a choice the run did not record): nothing to compare
