@@ -17,9 +17,21 @@ def test_declared_labels_no_split_shows_are_not_reported() -> None:
     train = ["a"] * 6 + ["b"] * 6
     val = ["a"] * 5 + ["b"] * 5
     assert label_coverage(train, val, ["a", "b", "distractor"]) == ()
-    # a declared label only validation shows is covered; one only training shows is missing
-    (warning,) = label_coverage(train + ["c"] * 2, val + ["d"], ["a", "b", "c", "d"])
-    assert "(c)" in warning and "d" not in warning.split("(")[1].split(")")[0]
+    # a declared label only training shows is missing from validation; one only validation
+    # shows is missing from training (reflection never sees it)
+    missing_val, missing_train = label_coverage(train + ["c"] * 2, val + ["d"], ["a", "b", "c", "d"])
+    assert "(c)" in missing_val and "d" not in missing_val.split("(")[1].split(")")[0]
+    assert missing_train.startswith("the training set has no example of d (only the validation set shows it)")
+    assert "data.split.stratify: true" in missing_train and "c" not in missing_train.split("(")[0]
+
+
+def test_a_label_only_validation_shows_is_named_for_reflection() -> None:
+    """banking-9's card_swallowed: one validation query, no training query."""
+    train = ["a"] * 6 + ["b"] * 6
+    val = ["a"] * 5 + ["b"] * 4 + ["c"]
+    (warning,) = label_coverage(train, val, ["a", "b", "c"])
+    assert "training set has no example of c" in warning and "reflection learns from training examples only" in warning
+    assert label_coverage(train, ["a"] * 5 + ["b"] * 5, ["a", "b", "c"]) == ()  # c in neither split: a distractor
 
 
 def test_a_label_shown_once_where_about_three_are_due_is_thin() -> None:

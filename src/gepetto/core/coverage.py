@@ -1,4 +1,4 @@
-"""Does the validation set cover the labels a classifier must learn?
+"""Do the validation and training sets cover the labels a classifier must learn?
 
 Why: GEPA selects candidates on the validation set only. A label the validation set holds
 no example of is invisible to selection: a candidate that learns it and one that breaks
@@ -7,6 +7,11 @@ it score the same. This is not hypothetical: banking-9's 30 validation queries h
 and validation ranked candidates poorly for test for that reason (README, "Choosing a
 definition set"). The check is cheap and runs before any model call; the fix is a
 stratified split (``data.split.stratify: true`` in a task file) or more validation data.
+
+The same holds the other way for reflection, which reads training examples only: a label
+only the validation set shows is defined from its name alone. banking-9's one
+``card_swallowed`` query is in validation, and no reflection model we run knows that a
+"swallowed" card is one an ATM kept (README, "Labels without training examples").
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ _NUMBER = re.compile(r"-?[\d,]*\.?\d+")
 def label_coverage(
     train_targets: Sequence[str], val_targets: Sequence[str], labels: Sequence[str] | None = None,
 ) -> tuple[str, ...]:
-    """Warnings (empty when all is well) about labels the validation set misses or barely shows.
+    """Warnings (empty when all is well) about labels the validation set misses or barely
+    shows, and about labels only the validation set shows (reflection cannot learn them).
 
     ``labels``: the declared label set, if any; otherwise the labels the training set shows,
     judged only when they look like a label set (at most 40 answers that repeat, not all
@@ -51,6 +57,15 @@ def label_coverage(
             f"the validation set has no example of {len(missing)} of {len(wanted)} labels ({shown}): selection cannot "
             "see whether a candidate gets them right; use a stratified split (task file: data.split.stratify: true) "
             "or add validation examples of these labels"
+        )
+    unlearnable = [lab for lab in wanted if train[lab] == 0 and val[lab] > 0]
+    if unlearnable:
+        shown = ", ".join(unlearnable[:8]) + (f" and {len(unlearnable) - 8} more" if len(unlearnable) > 8 else "")
+        warnings.append(
+            f"the training set has no example of {shown} (only the validation set shows "
+            f"{'it' if len(unlearnable) == 1 else 'them'}): reflection learns from training examples only, so what "
+            "these labels mean must come from their names; use a stratified split (task file: data.split.stratify: "
+            "true) or add training examples of these labels"
         )
     n_val = sum(val.values())
     if n_val:
