@@ -18,12 +18,27 @@ from gepetto.core.engine import Engine
 from gepetto.core.events import Observer
 from gepetto.core.result import Result
 from gepetto.lm.base import LM, UsageTracker
-from gepetto.proposers.base import Proposer
+from gepetto.proposers.base import Proposer, model_name
 from gepetto.proposers.reflective import ReflectiveProposer
 from gepetto.systems.adapter import System
 
 
 _log = logging.getLogger("gepetto")
+
+
+def _model_names(system: System, reflection_lm: LM | None) -> dict[str, str]:
+    """The task and reflection models' names where they are known, for the run's identity:
+    a resumed run replays the stored evaluations, which another task model did not make.
+    Names, not endpoints: the embedded server gets a new port every start. A system
+    without a single ``lm`` (a program with several) records nothing."""
+    names: dict[str, str] = {}
+    task = model_name(getattr(system, "lm", None))
+    if task:
+        names["task_lm.model"] = task
+    reflection = model_name(reflection_lm) if reflection_lm is not None else None
+    if reflection:
+        names["reflection_lm.model"] = reflection
+    return names
 
 
 def _coverage_warnings(system: System, trainset: Sequence[Any], valset: Sequence[Any]) -> tuple[str, ...]:
@@ -123,7 +138,7 @@ def optimize(
     seed = seed_candidate if seed_candidate is not None else getattr(system, "seed_candidate", None)
     if seed is None:
         raise ValueError("no seed candidate: pass seed_candidate={module: text} or give the system a seed_candidate attribute")
-    resolved: dict[str, str] = {}  # choices made from more than the config, part of the run's identity
+    resolved: dict[str, str] = _model_names(system, reflection_lm if proposer is None else None)
     if proposer is None:
         if reflection_lm is None:
             raise ValueError("pass reflection_lm= (the LM that writes new instructions) or a custom proposer=")

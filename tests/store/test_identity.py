@@ -125,3 +125,33 @@ def test_plain_object_examples_digest_by_their_attributes_not_their_address() ->
     other = [_Example("2+2?", "4"), _Example("3+3?", "7")]
     assert RunIdentity.of(Config(), first, VAL, SEED).differences(RunIdentity.of(Config(), again, VAL, SEED)) == []
     assert RunIdentity.of(Config(), other, VAL, SEED).differences(RunIdentity.of(Config(), first, VAL, SEED)) == ["the training data"]
+
+
+def test_a_resume_with_another_task_or_reflection_model_is_refused(tmp_path) -> None:
+    """The stored evaluations were made by the run's task model; replaying them under
+    another would mix two experiments. Names count, not endpoints (the embedded server
+    takes a new port on every start)."""
+    from gepetto import PromptSystem
+    from gepetto.lm import ScriptedLM
+
+    class Named(ScriptedLM):
+        def __init__(self, model: str, **kw) -> None:
+            super().__init__(**kw)
+            self.model = model
+
+    data = [{"q": f"q{i}", "a": "yes"} for i in range(6)]
+
+    def run(task_model: str, reflection_model: str, **kw):
+        system = PromptSystem(lm=Named(task_model, respond=lambda m: "no"), seed_instruction="Answer.",
+                              render=lambda ex: ex["q"], metric=lambda ex, reply: float(reply == ex["a"]))
+        reflection = Named(reflection_model, respond=lambda m: "Answer yes or no.")
+        return optimize(system, data, data, reflection_lm=reflection, config=Config(max_rollouts=20, minibatch_size=2),
+                        run_dir=tmp_path / "r", resume=True, **kw)
+
+    run("task-a", "refl-a")
+    run("task-a", "refl-a")  # the same models: resumes
+    with pytest.raises(RunDirError, match="task_lm.model \\(resolved\\): 'task-b' now, 'task-a' in the run"):
+        run("task-b", "refl-a")
+    with pytest.raises(RunDirError, match="reflection_lm.model \\(resolved\\): 'refl-b' now, 'refl-a' in the run"):
+        run("task-a", "refl-b")
+    assert run("task-b", "refl-a", force=True).rollouts_used <= 20
