@@ -66,6 +66,7 @@ from gepetto.core.config import Config, ReflectionConfig  # noqa: E402
 from gepetto.lm import UsageTracker, make_lm  # noqa: E402
 from gepetto.lm.cache import ResponseCache  # noqa: E402
 from gepetto.systems.adapter import mean_score  # noqa: E402
+from gepetto.systems.breakdown import label_breakdown  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
@@ -114,6 +115,16 @@ def our_config(name: str, budget: int, seed: int) -> Config:
     return Config(**settings)
 
 
+def per_label(system, candidate, examples) -> dict[str, Any] | None:  # noqa: ANN001
+    """Per-label recall and confusions on ``examples`` for a classifier (replies come from
+    the shared test cache: no new model calls), else None."""
+    labels, expected = getattr(system, "labels", None), getattr(system, "expected", None)
+    if not labels or expected is None:
+        return None
+    results = system.evaluate(candidate, list(examples))
+    return label_breakdown([str(expected(ex)) for ex in examples], [r.output for r in results], labels).to_dict()
+
+
 def _lm(endpoint: Endpoint, role: str, tracker: UsageTracker | None, cache: ResponseCache | bool, sampled: bool = False):  # noqa: ANN202
     return make_lm(base_url=endpoint.base_url, model=endpoint.model, role=role if tracker else None, tracker=tracker,
                    cache=cache, cache_sampled=sampled, identity=endpoint.identity, timeout_s=300)
@@ -150,6 +161,7 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
         "optimizer": name, "task": task_name, "seed": seed, "budget": budget, "rollouts_used": result.rollouts_used,
         "seed_val": result.seed_score, "best_val": result.best_score,
         "best_test": mean_score(test_system, best, task.test),
+        "best_test_labels": per_label(test_system, best, task.test),
         "task_calls": usage.get("task", {}).get("calls", 0),
         "task_tokens": usage.get("task", {}).get("prompt_tokens", 0) + usage.get("task", {}).get("completion_tokens", 0),
         "reflection_calls": usage.get("reflection", {}).get("calls", 0),

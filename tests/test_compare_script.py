@@ -233,3 +233,18 @@ def test_an_interrupted_run_is_no_result(monkeypatch, tmp_path) -> None:
     endpoint = compare.Endpoint("http://127.0.0.1:9/v1", "fake")
     with pytest.raises(KeyboardInterrupt, match="interrupted after 12 rollouts"):
         compare.run_ours("gepetto", "banking-9", 100, 0, endpoint, endpoint, None, tmp_path)
+
+
+def test_per_label_results_for_classifiers_only() -> None:
+    from gepetto import Candidate, PromptSystem
+    from gepetto.lm import ScriptedLM
+
+    data = [{"q": "x", "a": "yes"}, {"q": "y", "a": "no"}, {"q": "z", "a": "no"}]
+    classifier = PromptSystem(lm=ScriptedLM(respond=lambda m: "no"), seed_instruction="Say yes or no.", render=lambda ex: ex["q"],
+                              metric=lambda ex, reply: float(reply == ex["a"]), expected=lambda ex: ex["a"], labels=["yes", "no"])
+    out = compare.per_label(classifier, Candidate({"instruction": "Say yes or no."}), data)
+    assert out["per_label"] == {"yes": {"support": 1, "correct": 0}, "no": {"support": 2, "correct": 2}}
+    assert out["balanced_accuracy"] == 0.5 and out["confusions"] == [{"expected": "yes", "answered": "no", "count": 1}]
+    open_answers = PromptSystem(lm=ScriptedLM(respond=lambda m: "no"), seed_instruction="Answer.", render=lambda ex: ex["q"],
+                                metric=lambda ex, reply: 0.0, expected=lambda ex: ex["a"])
+    assert compare.per_label(open_answers, Candidate({"instruction": "Answer."}), data) is None

@@ -78,7 +78,15 @@ def test_optimize_show_runs_evaluate(taskfile: Path, tmp_path: Path, capsys) -> 
     assert main(["evaluate", str(run_dir), "--split", "test"]) == 0
     assert "on test (6 examples): 1.000" in capsys.readouterr().out
     assert main(["evaluate", str(run_dir), "--split", "val", "--candidate", "0"]) == 0
-    assert "candidate #0 on val" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "candidate #0 on val" in out
+    # a classifier gets per-label recall and its commonest errors (the seed answers "fruit" to everything)
+    assert "balanced accuracy (mean recall)" in out and "answered as fruit" in out
+    assert main(["evaluate", str(run_dir), "--split", "train", "--vs-seed"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split() and line.split()[0] in LABELS}
+    assert "0.00 -> 1.00" in rows["animal"] and "1.00 -> 1.00" in rows["fruit"]
+    assert "seed (#0) on train:" in out and "commonest errors" not in out  # the best makes none
 
 
 def test_resume_continues_with_a_larger_budget(taskfile: Path, tmp_path: Path, capsys, fake) -> None:

@@ -189,6 +189,7 @@ def evaluate_main(argv: Sequence[str]) -> int:
     p.add_argument("run_dir")
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
     p.add_argument("--candidate", type=int, help="candidate index (default: the run's best)")
+    p.add_argument("--vs-seed", action="store_true", help="also score the seed candidate and compare per label (classifiers)")
     args = p.parse_args(argv)
     opened = _open_run(Path(args.run_dir), args.split, args.candidate)
     if opened is None:
@@ -198,9 +199,32 @@ def evaluate_main(argv: Sequence[str]) -> int:
     with contextlib.ExitStack() as stack:
         task_lm, _ = make_lms(task, tracker, stack)
         system = build_system(task, task_lm, splits)
-        score = mean_score(system, Candidate(chosen["texts"]), examples)
+        results = system.evaluate(Candidate(chosen["texts"]), examples)
+        seed_results = None
+        if args.vs_seed:
+            seed_results = system.evaluate(Candidate(exported["candidates"][0]["texts"]), examples)
+    score = sum(r.score for r in results) / len(results)
     print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {score:.3f}")
+    if seed_results is not None:
+        print(f"seed (#0) on {args.split}: {sum(r.score for r in seed_results) / len(seed_results):.3f}")
+    table = _label_table(system, examples, results, seed_results)
+    if table:
+        print(table)
     return 0
+
+
+def _label_table(system: Any, examples: Sequence[Any], results: Sequence[Any], seed_results: Sequence[Any] | None) -> str | None:
+    """Per-label recall and the commonest errors, for a system that declares its labels."""
+    from gepetto.systems.breakdown import breakdown_table, label_breakdown
+
+    labels = getattr(system, "labels", None)
+    expected_of = getattr(system, "expected", None)
+    if not labels or expected_of is None:
+        return None
+    expected = [str(expected_of(ex)) for ex in examples]
+    after = label_breakdown(expected, [r.output for r in results], labels)
+    before = label_breakdown(expected, [r.output for r in seed_results], labels) if seed_results is not None else None
+    return breakdown_table(before, after)
 
 
 def _open_run(run_dir: Path, split: str, index: int | None) -> tuple[TaskFile, Any, list, dict, dict] | None:
