@@ -19,7 +19,7 @@ from gepetto.core.planning import plan_budget
 from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
-from gepetto.systems.adapter import mean_score
+from gepetto.systems.breakdown import breakdown_table, label_breakdown
 from gepetto.tasks import get_task
 
 
@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed = system.seed_candidate
 
         t0 = time.monotonic()
-        seed_test = mean_score(system, seed, task.test)
+        seed_results = system.evaluate(seed, list(task.test))
+        seed_test = _mean(seed_results)
         print(f"seed instruction: test accuracy {seed_test:.3f} ({time.monotonic() - t0:.0f}s)", flush=True)
 
         config = Config(
@@ -80,11 +81,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             observers=[LineProgress()], usage=tracker, run_dir=run_dir, resume=resume,
         )
         best = result.best_candidate
-        best_test = mean_score(system, best, task.test) if best != seed else seed_test
+        best_results = system.evaluate(best, list(task.test)) if best != seed else seed_results
+        best_test = _mean(best_results)
     print()
     print(result.summary())
     print(f"validation: seed {result.seed_score:.3f} -> best {result.best_score:.3f}")
     print(f"test ({len(task.test)} held-back examples): seed {seed_test:.3f} -> optimized {best_test:.3f}")
+    labels = getattr(system, "labels", None)
+    per_label = None
+    if labels and getattr(system, "expected", None) is not None:  # a classifier: per-label recall, seed vs optimized
+        expected = [str(system.expected(ex)) for ex in task.test]
+        before = label_breakdown(expected, [r.output for r in seed_results], labels)
+        after = label_breakdown(expected, [r.output for r in best_results], labels)
+        print(breakdown_table(before, after, names=("seed", "optimized")))
+        per_label = {"seed": before.to_dict(), "optimized": after.to_dict()}
     print("optimized instruction:")
     for module, text in best.items():
         print(f"--- {module} ---\n{text}")
@@ -95,7 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "result.json").write_text(json.dumps({
         "task": task.name, "seed_test": seed_test, "best_test": best_test, "seed_val": result.seed_score,
         "best_val": result.best_score, "best_candidate": best.to_dict(), "rollouts": result.rollouts_used,
-        "proposals": result.proposal_counts(), "lm_usage": usage, "seconds": time.monotonic() - started,
+        "proposals": result.proposal_counts(), "lm_usage": usage, "test_per_label": per_label, "seconds": time.monotonic() - started,
     }, indent=2))
     print(f"wrote {out / 'result.json'} ({time.monotonic() - started:.0f}s in all)")
     return 0
+
+
+def _mean(results) -> float:  # noqa: ANN001
+    return sum(r.score for r in results) / max(len(results), 1)
