@@ -66,7 +66,7 @@ from gepetto.core.config import Config, ReflectionConfig  # noqa: E402
 from gepetto.lm import UsageTracker, make_lm  # noqa: E402
 from gepetto.lm.cache import ResponseCache  # noqa: E402
 from gepetto.systems.adapter import mean_score  # noqa: E402
-from gepetto.systems.breakdown import label_breakdown  # noqa: E402
+from gepetto.systems.breakdown import breakdown_of  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
@@ -115,14 +115,16 @@ def our_config(name: str, budget: int, seed: int) -> Config:
     return Config(**settings)
 
 
-def per_label(system, candidate, examples) -> dict[str, Any] | None:  # noqa: ANN001
+def per_label(system: Any, candidate: Candidate, examples: list[Any]) -> dict[str, Any] | None:
     """Per-label recall and confusions on ``examples`` for a classifier (replies come from
-    the shared test cache: no new model calls), else None."""
-    labels, expected = getattr(system, "labels", None), getattr(system, "expected", None)
-    if not labels or expected is None:
+    the shared test cache: no new model calls), else None. Never stops a comparison: a
+    failure here is logged and leaves None (the run's score stands)."""
+    try:
+        found = breakdown_of(system, examples, system.evaluate(candidate, list(examples)))
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must not lose a finished run
+        print(f"per-label breakdown failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
-    results = system.evaluate(candidate, list(examples))
-    return label_breakdown([str(expected(ex)) for ex in examples], [r.output for r in results], labels).to_dict()
+    return found.to_dict() if found is not None else None
 
 
 def _lm(endpoint: Endpoint, role: str, tracker: UsageTracker | None, cache: ResponseCache | bool, sampled: bool = False):  # noqa: ANN202
@@ -449,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                     if name == "seed":
                         row = {"optimizer": "seed", "task": label, "seed": seed, "budget": budget, "rollouts_used": 0,
                                "best_val": None, "best_test": seed_test[label], "wall_s": 0.0,
+                               "best_test_labels": per_label(test_system, Candidate(test_system.seed_candidate), task.test),
                                "prompt_chars": sum(len(t) for t in test_system.seed_candidate.values())}
                     elif name in OURS:
                         row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, {**sizes, **options})

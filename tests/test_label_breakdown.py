@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from gepetto.systems.breakdown import NO_LABEL, SEVERAL_LABELS, breakdown_table, label_breakdown
+from gepetto import PromptSystem
+from gepetto.lm import ScriptedLM
+from gepetto.lm.base import LMError
+from gepetto.systems.breakdown import (
+    CALL_FAILED, NO_LABEL, REJECTED, SEVERAL_LABELS, breakdown_of, breakdown_table, label_breakdown,
+)
 
 LABELS = ["card_arrival", "card_delivery_estimate", "card_swallowed"]
 
@@ -23,7 +26,7 @@ def test_recall_per_label_and_the_errors_behind_it() -> None:
     # a reply naming two labels is an error of its own kind, never read as either label
     assert set(b.top_confusions()) == {("card_arrival", "card_delivery_estimate", 1), ("card_arrival", NO_LABEL, 1),
                                        ("card_swallowed", SEVERAL_LABELS, 1)}
-    assert math.isnan(b.recall("not_in_the_data"))
+    assert b.recall("not_in_the_data") is None
 
 
 def test_a_prompt_that_never_answers_a_minority_label_shows_in_balanced_accuracy() -> None:
@@ -46,3 +49,29 @@ def test_gold_labels_outside_the_declared_set_are_counted_and_lengths_must_match
     assert b.to_dict()["per_label"]["other"] == {"support": 1, "correct": 0}
     with pytest.raises(ValueError, match="2 expected labels but 1 replies"):
         label_breakdown(["a", "a"], ["a"], ["a"])
+    # labels that are not strings, replies that are not text, examples without a gold answer
+    odd = label_breakdown([0, 1, None], ["0", None, "1"], [0, 1])
+    assert odd.support == {"0": 1, "1": 1} and odd.top_confusions() == [("1", NO_LABEL, 1)]
+    empty = label_breakdown([], [], ["a"])
+    assert empty.accuracy is None and empty.to_dict()["balanced_accuracy"] is None
+
+
+def test_the_systems_own_scores_decide_and_failed_calls_are_named() -> None:
+    """The table must agree with the accuracy printed above it, whatever the metric."""
+    data = [{"q": "x", "a": "no"}, {"q": "y", "a": "no"}, {"q": "boom", "a": "yes"}]
+
+    def reply(messages):
+        if messages[-1]["content"] == "boom":
+            raise LMError("timed out")
+        return "No." if messages[-1]["content"] == "x" else "no"
+
+    system = PromptSystem(lm=ScriptedLM(respond=reply), seed_instruction="Say yes or no.", render=lambda ex: ex["q"],
+                          metric=lambda ex, r: float(r == ex["a"]), expected=lambda ex: ex["a"], labels=["yes", "no"],
+                          concurrency=1)
+    results = system.evaluate(system.seed_candidate, data)
+    b = breakdown_of(system, data, results)
+    assert b is not None and b.accuracy == sum(r.score for r in results) / 3 == pytest.approx(1 / 3)
+    assert dict(b.confusions) == {("no", REJECTED): 1, ("yes", CALL_FAILED): 1}
+    unlabelled = PromptSystem(lm=ScriptedLM(respond=reply), seed_instruction="Answer.", render=lambda ex: ex["q"],
+                              metric=lambda ex, r: 0.0, expected=lambda ex: ex["a"])
+    assert breakdown_of(unlabelled, data, results) is None  # not a classifier: nothing to break down

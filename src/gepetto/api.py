@@ -29,8 +29,9 @@ _log = logging.getLogger("gepetto")
 def _model_names(system: System, reflection_lm: LM | None) -> dict[str, str]:
     """The task and reflection models' names where they are known, for the run's identity:
     a resumed run replays the stored evaluations, which another task model did not make.
-    Names, not endpoints: the embedded server gets a new port every start. A system
-    without a single ``lm`` (a program with several) records nothing."""
+    Names, not endpoints: the embedded server gets a new port every start. Only a system
+    with an ``lm`` attribute (PromptSystem, ProgramSystem) names its task model; LMs
+    without a model name (scripted test LMs) record nothing."""
     names: dict[str, str] = {}
     task = model_name(getattr(system, "lm", None))
     if task:
@@ -42,7 +43,8 @@ def _model_names(system: System, reflection_lm: LM | None) -> dict[str, str]:
 
 
 def _coverage_warnings(system: System, trainset: Sequence[Any], valset: Sequence[Any]) -> tuple[str, ...]:
-    """Labels a classifier's validation set misses (see ``gepetto.core.coverage``); only
+    """Labels a classifier's validation set misses, or only it shows (see
+    ``gepetto.core.coverage``); only
     systems that declare their labels (``PromptSystem(labels=...)``: the classifiers of
     task files and the bundled banking tasks) and name each example's answer are checked."""
     declared = getattr(system, "labels", None)

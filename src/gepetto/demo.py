@@ -19,7 +19,8 @@ from gepetto.core.planning import plan_budget
 from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
-from gepetto.systems.breakdown import breakdown_table, label_breakdown
+from gepetto.systems.adapter import ExampleResult
+from gepetto.systems.breakdown import breakdown_of, breakdown_table
 from gepetto.tasks import get_task
 
 
@@ -87,14 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(result.summary())
     print(f"validation: seed {result.seed_score:.3f} -> best {result.best_score:.3f}")
     print(f"test ({len(task.test)} held-back examples): seed {seed_test:.3f} -> optimized {best_test:.3f}")
-    labels = getattr(system, "labels", None)
     per_label = None
-    if labels and getattr(system, "expected", None) is not None:  # a classifier: per-label recall, seed vs optimized
-        expected = [str(system.expected(ex)) for ex in task.test]
-        before = label_breakdown(expected, [r.output for r in seed_results], labels)
-        after = label_breakdown(expected, [r.output for r in best_results], labels)
+    after = breakdown_of(system, task.test, best_results)
+    if after is not None:  # a classifier: per-label recall, seed vs optimized
+        before = breakdown_of(system, task.test, seed_results)
         print(breakdown_table(before, after, names=("seed", "optimized")))
-        per_label = {"seed": before.to_dict(), "optimized": after.to_dict()}
+        per_label = {"seed": before.to_dict() if before else None, "optimized": after.to_dict()}
     print("optimized instruction:")
     for module, text in best.items():
         print(f"--- {module} ---\n{text}")
@@ -111,5 +110,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _mean(results) -> float:  # noqa: ANN001
+def _mean(results: Sequence[ExampleResult]) -> float:
     return sum(r.score for r in results) / max(len(results), 1)

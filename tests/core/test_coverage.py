@@ -22,7 +22,7 @@ def test_declared_labels_no_split_shows_are_not_reported() -> None:
     missing_val, missing_train = label_coverage(train + ["c"] * 2, val + ["d"], ["a", "b", "c", "d"])
     assert "(c)" in missing_val and "d" not in missing_val.split("(")[1].split(")")[0]
     assert missing_train.startswith("the training set has no example of d (only the validation set shows it)")
-    assert "data.split.stratify: true" in missing_train and "c" not in missing_train.split("(")[0]
+    assert "data.split.stratify: true" in missing_train and " c " not in missing_train.split("(")[0]
 
 
 def test_a_label_only_validation_shows_is_named_for_reflection() -> None:
@@ -31,6 +31,7 @@ def test_a_label_only_validation_shows_is_named_for_reflection() -> None:
     val = ["a"] * 5 + ["b"] * 4 + ["c"]
     (warning,) = label_coverage(train, val, ["a", "b", "c"])
     assert "training set has no example of c" in warning and "reflection learns from training examples only" in warning
+    assert "add training examples of them" in warning
     assert label_coverage(train, ["a"] * 5 + ["b"] * 5, ["a", "b", "c"]) == ()  # c in neither split: a distractor
 
 

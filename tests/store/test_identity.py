@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -154,4 +155,15 @@ def test_a_resume_with_another_task_or_reflection_model_is_refused(tmp_path) -> 
         run("task-b", "refl-a")
     with pytest.raises(RunDirError, match="reflection_lm.model \\(resolved\\): 'refl-b' now, 'refl-a' in the run"):
         run("task-a", "refl-b")
-    assert run("task-b", "refl-a", force=True).rollouts_used <= 20
+    run("task-b", "refl-a", force=True)  # forced: the run now carries the new name
+    run("task-b", "refl-a")
+    with pytest.raises(RunDirError, match="'task-a' now, 'task-b' in the run"):
+        run("task-a", "refl-a")
+    # a run recorded before model names were part of a run's identity resumes with any model
+    with sqlite3.connect(tmp_path / "r" / "run.sqlite") as conn:
+        (raw,) = conn.execute("SELECT value FROM meta WHERE key='identity'").fetchone()
+        old = json.loads(raw)
+        old["settings"] = {k: v for k, v in old["settings"].items() if not k.endswith(".model (resolved)")}
+        conn.execute("UPDATE meta SET value=? WHERE key='identity'", (json.dumps(old),))
+        conn.execute("UPDATE meta SET value=? WHERE key='fingerprint'", ("recorded-before-model-names",))
+    run("task-c", "refl-c")

@@ -150,3 +150,16 @@ def test_stratified_banking_9_covers_every_label_and_keeps_the_test_set() -> Non
     assert {r["label"] for r in stratified.val} == {r["label"] for r in protocol.test}
     assert stratified.test == protocol.test and stratified.name == "banking-9-stratified"
     assert not {r["text"] for r in stratified.train} & {r["text"] for r in stratified.val}
+
+
+def test_banking9_coverage_names_both_gaps_of_its_protocol_splits() -> None:
+    """The README's claims about banking-9: no lost_or_stolen_card in validation, and the
+    one card_swallowed query in validation, none in training."""
+    from gepetto.api import _coverage_warnings
+
+    task = get_task("banking-9")
+    missing_val, missing_train = _coverage_warnings(task.make_system(lm=None), task.train, task.val)  # type: ignore[arg-type]
+    assert "(lost_or_stolen_card)" in missing_val
+    assert missing_train.startswith("the training set has no example of card_swallowed (only the validation set shows it)")
+    stratified = get_task("banking-9", stratify=True)
+    assert _coverage_warnings(stratified.make_system(lm=None), stratified.train, stratified.val) == ()  # type: ignore[arg-type]

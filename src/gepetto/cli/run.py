@@ -19,6 +19,7 @@ from gepetto.lm.base import UsageTracker
 from gepetto.progress import LineProgress
 from gepetto.store import RunDirError, RunStore
 from gepetto.systems.adapter import mean_score
+from gepetto.systems.breakdown import breakdown_of, breakdown_table
 from gepetto.taskfile import LMSpec, TaskFile, TaskFileError, build_system, load_taskfile, make_lms, task_splits
 
 TASK_COPY = "task.yaml"
@@ -196,35 +197,26 @@ def evaluate_main(argv: Sequence[str]) -> int:
         return 2
     task, splits, examples, exported, chosen = opened
     tracker = UsageTracker()
+    seed_texts = exported["candidates"][0]["texts"]
     with contextlib.ExitStack() as stack:
         task_lm, _ = make_lms(task, tracker, stack)
         system = build_system(task, task_lm, splits)
         results = system.evaluate(Candidate(chosen["texts"]), examples)
         seed_results = None
         if args.vs_seed:
-            seed_results = system.evaluate(Candidate(exported["candidates"][0]["texts"]), examples)
-    score = sum(r.score for r in results) / len(results)
-    print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {score:.3f}")
+            seed_results = results if chosen["idx"] == 0 else system.evaluate(Candidate(seed_texts), examples)
+    print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {_mean(results):.3f}")
     if seed_results is not None:
-        print(f"seed (#0) on {args.split}: {sum(r.score for r in seed_results) / len(seed_results):.3f}")
-    table = _label_table(system, examples, results, seed_results)
-    if table:
-        print(table)
+        print(f"seed (#0) on {args.split}: {_mean(seed_results):.3f}")
+    after = breakdown_of(system, examples, results)
+    if after is not None:  # a classifier: per-label recall and the commonest errors
+        before = breakdown_of(system, examples, seed_results) if seed_results is not None else None
+        print(breakdown_table(before, after, names=("seed", f"#{chosen['idx']}")))
     return 0
 
 
-def _label_table(system: Any, examples: Sequence[Any], results: Sequence[Any], seed_results: Sequence[Any] | None) -> str | None:
-    """Per-label recall and the commonest errors, for a system that declares its labels."""
-    from gepetto.systems.breakdown import breakdown_table, label_breakdown
-
-    labels = getattr(system, "labels", None)
-    expected_of = getattr(system, "expected", None)
-    if not labels or expected_of is None:
-        return None
-    expected = [str(expected_of(ex)) for ex in examples]
-    after = label_breakdown(expected, [r.output for r in results], labels)
-    before = label_breakdown(expected, [r.output for r in seed_results], labels) if seed_results is not None else None
-    return breakdown_table(before, after)
+def _mean(results: Sequence[Any]) -> float:
+    return sum(r.score for r in results) / max(len(results), 1)
 
 
 def _open_run(run_dir: Path, split: str, index: int | None) -> tuple[TaskFile, Any, list, dict, dict] | None:

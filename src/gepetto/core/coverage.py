@@ -63,9 +63,9 @@ def label_coverage(
         shown = ", ".join(unlearnable[:8]) + (f" and {len(unlearnable) - 8} more" if len(unlearnable) > 8 else "")
         warnings.append(
             f"the training set has no example of {shown} (only the validation set shows "
-            f"{'it' if len(unlearnable) == 1 else 'them'}): reflection learns from training examples only, so what "
-            "these labels mean must come from their names; use a stratified split (task file: data.split.stratify: "
-            "true) or add training examples of these labels"
+            f"{'it' if len(unlearnable) == 1 else 'them'}): reflection learns from training examples only and cannot "
+            "see what these labels look like; add training examples of them, or, where the data holds several of "
+            "each, use a stratified split (task file: data.split.stratify: true)"
         )
     n_val = sum(val.values())
     if n_val:
