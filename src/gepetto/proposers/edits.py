@@ -427,7 +427,7 @@ class EditProposer:
             "Reply in this form:",
             "Task: <description>",
         ]
-        grammar = f'root ::= "Task: " {_LINE_GRAMMAR}'
+        grammar = 'root ::= "Task: " [^\\n]{10,200}'
         reply, line, reason = self._ask((_chat("\n".join(lines)), "Task", grammar), iteration * 100 + self._described.get(module, 0))
         if reason is None and normalize(line) and normalize(line) in normalize(current):
             reason = "unchanged"  # the instruction itself, echoed back
@@ -577,9 +577,7 @@ class EditProposer:
         except LMError as exc:
             return str(exc), "", "lm-error"
         line = _clean_line(completion.text, prefix)
-        # the grammar ends a line at its length limit without saying so: a line that long was cut
-        cut = bool(params) and len(line) >= _LINE_CHARS
-        return completion.text, line, self._check_line(line, completion.truncated or cut)
+        return completion.text, line, self._check_line(line, completion.truncated)
 
     def _check_line(self, line: str, truncated: bool) -> str | None:
         if truncated:
@@ -607,27 +605,15 @@ class EditProposer:
         kind, label, confused = plan
         if kind == "name":
             assert labels is not None
-            # A name alone is read out of its setting ("card_swallowed": "swallowed by a person or
-            # animal"); the task's own words and one text of each other label place it.
-            setting = _short(split_sections(split_example(current)[0])[0], 400)
-            shown = [(lab, self._memory[lab][0]) for lab in labels if lab != label and self._memory.get(lab)]
             lines = [
-                "A model follows this instruction:",
-                setting,
-                "",
-                f"It sorts texts into these labels: {', '.join(labels)}.",
-            ]
-            if shown:
-                lines.append("Texts of the other labels look like these:")
-                lines += [f"- {_short(text, 160)} ({lab})" for lab, text in shown]
-            lines += [
+                f"A model sorts texts into these labels: {', '.join(labels)}.",
                 f'No example of "{label}" is at hand.',
-                f'From its name and this setting, write a definition of "{label}" in at most {self.max_words} words.',
-                "Describe in general what such texts ask about, and how they differ from the other labels.",
+                f'From what its name says, write a definition of "{label}" in at most {self.max_words} words.',
+                "Describe in general what such texts ask about.",
                 "Reply in this form:",
                 f"{label}: <definition>",
             ]
-            grammar = f"root ::= {gbnf_literal(label + ': ')} {_LINE_GRAMMAR}"
+            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
             return _chat("\n".join(lines)), label, grammar
         if kind in ("define", "contrast"):
             assert labels is not None
@@ -656,7 +642,7 @@ class EditProposer:
                 "Reply in this form:",
                 f"{label}: <definition>",
             ]
-            grammar = f"root ::= {gbnf_literal(label + ': ')} {_LINE_GRAMMAR}"
+            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
             return _chat("\n".join(lines)), label, grammar
         lines = [
             "A model follows this instruction:",
@@ -676,15 +662,13 @@ class EditProposer:
             "Reply in this form:",
             "Rule: <rule>",
         ]
-        grammar = f'root ::= "Rule: " {_LINE_GRAMMAR}'
+        grammar = 'root ::= "Rule: " [^\\n]{10,200}'
         return _chat("\n".join(lines)), "Rule", grammar
 
 
 # sample indices of definition sets, above any other ask's:
 # + set number (of a likelihood choice) * _SET_STRIDE + iteration * 100_000 + resample * 1000 + label number
 _SET_SAMPLES = 1 << 40
-_LINE_CHARS = 200  # longest line a grammar-constrained one-line reply may have
-_LINE_GRAMMAR = f"[^\\n]{{10,{_LINE_CHARS}}}"
 _SET_STRIDE = 1 << 36
 _WORKED_SAMPLES = 1 << 34  # sample indices of worked-example asks: + iteration * 100 + attempt
 _WORKED_TRIES = 3  # worked examples asked for per module at most (each refused by the gate costs a minibatch)
