@@ -65,7 +65,7 @@ from gepetto.core.candidate import Candidate  # noqa: E402
 from gepetto.core.config import Config, ReflectionConfig  # noqa: E402
 from gepetto.lm import UsageTracker, make_lm  # noqa: E402
 from gepetto.lm.cache import ResponseCache  # noqa: E402
-from gepetto.systems.adapter import mean_score  # noqa: E402
+from gepetto.systems.adapter import mean_of, mean_score  # noqa: E402
 from gepetto.systems.breakdown import breakdown_of  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
@@ -115,12 +115,12 @@ def our_config(name: str, budget: int, seed: int) -> Config:
     return Config(**settings)
 
 
-def per_label(system: Any, candidate: Candidate, examples: list[Any]) -> dict[str, Any] | None:
-    """Per-label recall and confusions on ``examples`` for a classifier (replies come from
-    the shared test cache: no new model calls), else None. Never stops a comparison: a
-    failure here is logged and leaves None (the run's score stands)."""
+def per_label(system: Any, examples: list[Any], results: list[Any]) -> dict[str, Any] | None:
+    """Per-label recall and confusions of ``results`` on ``examples`` for a classifier, else
+    None. Never stops a comparison: a failure here is logged and leaves None (the run's
+    score stands)."""
     try:
-        found = breakdown_of(system, examples, system.evaluate(candidate, list(examples)))
+        found = breakdown_of(system, examples, results)
     except Exception as exc:  # noqa: BLE001 - bookkeeping must not lose a finished run
         print(f"per-label breakdown failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
@@ -157,13 +157,14 @@ def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoin
         at = record.rollouts_at_creation + (len(task.val) if index else 0)
         curve.append([min(at, result.rollouts_used), mean_score(test_system, record.candidate, task.test)])
     best = result.best_candidate
+    best_results = test_system.evaluate(best, list(task.test))
     usage = result.lm_usage
     return {
         "val_curve": val_curve(result, len(task.val)),
         "optimizer": name, "task": task_name, "seed": seed, "budget": budget, "rollouts_used": result.rollouts_used,
         "seed_val": result.seed_score, "best_val": result.best_score,
-        "best_test": mean_score(test_system, best, task.test),
-        "best_test_labels": per_label(test_system, best, task.test),
+        "best_test": mean_of(best_results),
+        "best_test_labels": per_label(test_system, task.test, best_results),
         "task_calls": usage.get("task", {}).get("calls", 0),
         "task_tokens": usage.get("task", {}).get("prompt_tokens", 0) + usage.get("task", {}).get("completion_tokens", 0),
         "reflection_calls": usage.get("reflection", {}).get("calls", 0),
@@ -443,7 +444,9 @@ def main(argv: list[str] | None = None) -> int:
             # combined with the protocol's
             label = task.name
             test_system = task.make_system(_lm(task_ep, "task", None, test_cache))
-            seed_test[label] = mean_score(test_system, Candidate(test_system.seed_candidate), task.test)
+            seed_results = test_system.evaluate(Candidate(test_system.seed_candidate), list(task.test))
+            seed_test[label] = mean_of(seed_results)
+            seed_labels = per_label(test_system, task.test, seed_results)
             print(f"[{label}] seed test {seed_test[label]:.3f}", flush=True)
             for seed in seeds:
                 for name in args.optimizers:
@@ -451,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                     if name == "seed":
                         row = {"optimizer": "seed", "task": label, "seed": seed, "budget": budget, "rollouts_used": 0,
                                "best_val": None, "best_test": seed_test[label], "wall_s": 0.0,
-                               "best_test_labels": per_label(test_system, Candidate(test_system.seed_candidate), task.test),
+                               "best_test_labels": seed_labels,
                                "prompt_chars": sum(len(t) for t in test_system.seed_candidate.values())}
                     elif name in OURS:
                         row = run_ours(name, task_name, budget, seed, task_ep, refl_ep, test_system, workdir, {**sizes, **options})

@@ -242,9 +242,9 @@ def test_per_label_results_for_classifiers_only() -> None:
     data = [{"q": "x", "a": "yes"}, {"q": "y", "a": "no"}, {"q": "z", "a": "no"}]
     classifier = PromptSystem(lm=ScriptedLM(respond=lambda m: "no"), seed_instruction="Say yes or no.", render=lambda ex: ex["q"],
                               metric=lambda ex, reply: float(reply == ex["a"]), expected=lambda ex: ex["a"], labels=["yes", "no"])
-    out = compare.per_label(classifier, Candidate({"instruction": "Say yes or no."}), data)
+    out = compare.per_label(classifier, data, classifier.evaluate(Candidate({"instruction": "Say yes or no."}), data))
     assert out["per_label"] == {"yes": {"support": 1, "correct": 0}, "no": {"support": 2, "correct": 2}}
     assert out["balanced_accuracy"] == 0.5 and out["confusions"] == [{"expected": "yes", "answered": "no", "count": 1}]
     open_answers = PromptSystem(lm=ScriptedLM(respond=lambda m: "no"), seed_instruction="Answer.", render=lambda ex: ex["q"],
                                 metric=lambda ex, reply: 0.0, expected=lambda ex: ex["a"])
-    assert compare.per_label(open_answers, Candidate({"instruction": "Answer."}), data) is None
+    assert compare.per_label(open_answers, data, open_answers.evaluate(Candidate({"instruction": "Answer."}), data)) is None

@@ -19,7 +19,7 @@ from gepetto.core.planning import plan_budget
 from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
-from gepetto.systems.adapter import ExampleResult
+from gepetto.systems.adapter import mean_of
 from gepetto.systems.breakdown import breakdown_of, breakdown_table
 from gepetto.tasks import get_task
 
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         t0 = time.monotonic()
         seed_results = system.evaluate(seed, list(task.test))
-        seed_test = _mean(seed_results)
+        seed_test = mean_of(seed_results)
         print(f"seed instruction: test accuracy {seed_test:.3f} ({time.monotonic() - t0:.0f}s)", flush=True)
 
         config = Config(
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         best = result.best_candidate
         best_results = system.evaluate(best, list(task.test)) if best != seed else seed_results
-        best_test = _mean(best_results)
+        best_test = mean_of(best_results)
     print()
     print(result.summary())
     print(f"validation: seed {result.seed_score:.3f} -> best {result.best_score:.3f}")
@@ -108,7 +108,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     }, indent=2))
     print(f"wrote {out / 'result.json'} ({time.monotonic() - started:.0f}s in all)")
     return 0
-
-
-def _mean(results: Sequence[ExampleResult]) -> float:
-    return sum(r.score for r in results) / max(len(results), 1)

@@ -18,7 +18,7 @@ from gepetto.core.events import RunStarted
 from gepetto.lm.base import UsageTracker
 from gepetto.progress import LineProgress
 from gepetto.store import RunDirError, RunStore
-from gepetto.systems.adapter import mean_score
+from gepetto.systems.adapter import mean_of, mean_score
 from gepetto.systems.breakdown import breakdown_of, breakdown_table
 from gepetto.taskfile import LMSpec, TaskFile, TaskFileError, build_system, load_taskfile, make_lms, task_splits
 
@@ -205,18 +205,14 @@ def evaluate_main(argv: Sequence[str]) -> int:
         seed_results = None
         if args.vs_seed:
             seed_results = results if chosen["idx"] == 0 else system.evaluate(Candidate(seed_texts), examples)
-    print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {_mean(results):.3f}")
+    print(f"candidate #{chosen['idx']} on {args.split} ({len(examples)} examples): {mean_of(results):.3f}")
     if seed_results is not None:
-        print(f"seed (#0) on {args.split}: {_mean(seed_results):.3f}")
+        print(f"seed (#0) on {args.split}: {mean_of(seed_results):.3f}")
     after = breakdown_of(system, examples, results)
     if after is not None:  # a classifier: per-label recall and the commonest errors
         before = breakdown_of(system, examples, seed_results) if seed_results is not None else None
         print(breakdown_table(before, after, names=("seed", f"#{chosen['idx']}")))
     return 0
-
-
-def _mean(results: Sequence[Any]) -> float:
-    return sum(r.score for r in results) / max(len(results), 1)
 
 
 def _open_run(run_dir: Path, split: str, index: int | None) -> tuple[TaskFile, Any, list, dict, dict] | None:

@@ -96,4 +96,10 @@ class FunctionSystem:
 def mean_score(system: System, candidate: Candidate | Mapping[str, str], examples: Sequence[Any]) -> float:
     """Mean score of ``candidate`` on ``examples`` (held-back test scoring, not budgeted)."""
     results = system.evaluate(candidate if isinstance(candidate, Candidate) else Candidate(candidate), list(examples))
+    return mean_of(results)
+
+
+def mean_of(results: Sequence[ExampleResult]) -> float:
+    """Mean score of results already at hand (0 for none), for callers that also read the
+    replies, e.g. per-label results, and must not evaluate twice."""
     return sum(r.score for r in results) / max(len(results), 1)
