@@ -71,6 +71,11 @@ def test_optimize_show_runs_evaluate(taskfile: Path, tmp_path: Path, capsys) -> 
     assert main(["show", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "Pareto front" in out and "best candidate #1" in out and "category" in out
+    # per-label validation recall from the stored replies: the seed answers "fruit" to everything
+    assert "validation per label" in out
+    shown = {line.split()[0]: line for line in out.split("validation per label")[1].splitlines() if line.split() and line.split()[0] in LABELS}
+    assert set(shown) == set(LABELS)
+    assert "0.00 -> 1.00" in shown["animal"] and "1.00 -> 1.00" in shown["fruit"]
 
     assert main(["runs", str(tmp_path / "runs")]) == 0
     assert "kinds" in capsys.readouterr().out

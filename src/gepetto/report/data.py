@@ -170,6 +170,31 @@ def _export(path: Path) -> dict[str, Any]:
         store.close()
 
 
+def stored_results(run_dir: str | Path, candidate_id: str, split: str = "val") -> dict[int, Any]:
+    """A candidate's stored results on ``split`` by example index (first occurrence), read
+    without opening the store for writing: what views such as per-label recall need to
+    show a run's replies again without any model call. Empty when nothing is stored."""
+    from gepetto.store.serialize import result_from_row
+
+    path = Path(run_dir) / DB_NAME
+    if not path.is_file():
+        return {}
+    db = _read_only(path)
+    try:
+        rows = db.execute(
+            "SELECT * FROM evaluations WHERE candidate_id=? AND split=? ORDER BY example, occurrence",
+            (candidate_id, split),
+        ).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+    out: dict[int, Any] = {}
+    for row in rows:
+        out.setdefault(int(row["example"]), result_from_row(row))
+    return out
+
+
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory (``run.sqlite`` inside) into :class:`RunData`."""
     run_dir = Path(run_dir)
