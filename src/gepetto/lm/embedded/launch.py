@@ -16,7 +16,7 @@ from typing import Sequence
 from ._util import EmbeddedError
 from .llama_server import ensure_llama_server
 from .server import EmbeddedServer
-from .weights import MODELS, WeightsError, ensure_model, resolve_model
+from .weights import MODELS, WeightsError, ensure_model, registry_name_of, resolve_model
 
 __all__ = ["DEFAULT_MODEL", "prepare_embedded", "serve_lm_main", "start_embedded"]
 
@@ -24,10 +24,13 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 
 
 def _served_name(model: str | os.PathLike[str], path: Path) -> str:
+    """The name the server answers to: the registry name for a registry model, whether it
+    was given by alias or by the path of its file (one model, one name in a run's
+    identity), else the file's stem."""
     try:
         return resolve_model(str(model)).name
     except WeightsError:
-        return path.stem
+        return registry_name_of(path) or path.stem
 
 
 def prepare_embedded(

@@ -125,6 +125,25 @@ def resolve_model(name: str) -> ModelSpec:
     )
 
 
+def registry_name_of(path: str | os.PathLike[str]) -> str | None:
+    """The registry name of a local GGUF file that is one of the registry's models (same
+    file name and size, the way :func:`ensure_model` lays them out), else None.
+
+    Why: a run's identity records the task model's name, and the same weights given as
+    ``1.5b`` once and as ``~/.cache/gepetto/models/qwen2.5-coder-1.5b-instruct.gguf`` the
+    next time must not read as a change of model. Size, not a SHA-256: hashing a 1 GB file
+    on every server start costs seconds for a check the name and size already make."""
+    file = Path(path).expanduser()
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return None
+    for spec in MODELS.values():
+        if file.name == spec.filename and size == spec.size:
+            return spec.name
+    return None
+
+
 def model_cache_path(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where :func:`ensure_model` keeps a registry model (it may not exist yet)."""
     return cache_root(cache_dir) / "models" / resolve_model(name).filename
