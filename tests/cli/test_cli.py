@@ -76,6 +76,12 @@ def test_optimize_show_runs_evaluate(taskfile: Path, tmp_path: Path, capsys) -> 
     shown = {line.split()[0]: line for line in out.split("validation per label")[1].splitlines() if line.split() and line.split()[0] in LABELS}
     assert set(shown) == set(LABELS)
     assert "0.00 -> 1.00" in shown["animal"] and "1.00 -> 1.00" in shown["fruit"]
+    # the HTML report carries the same table
+    assert main(["report", str(run_dir)]) == 0
+    html = (run_dir / "report.html").read_text()
+    section = html.split('id="labels"')[1].split("</section>")[0]
+    assert "Validation per label" in section and all(f">{label}<" in section for label in LABELS)
+    assert "Balanced accuracy (mean recall): 0.33 → 1.00" in section
 
     assert main(["runs", str(tmp_path / "runs")]) == 0
     assert "kinds" in capsys.readouterr().out

@@ -102,65 +102,15 @@ def show_main(argv: Sequence[str]) -> int:
         if text != seed.texts.get(module):
             console.print("[dim]diff against the seed:[/dim]")
             console.print(diff_text(seed.texts.get(module, ""), text))
-    table_text = stored_label_table(Path(args.run_dir), seed, best)
-    if table_text:
-        console.print(f"\n[bold]validation per label[/bold] (the stored replies, no model call):")
-        console.print(table_text, markup=False, highlight=False)
+    from gepetto.report.labels import stored_labels
+    from gepetto.systems.breakdown import breakdown_table
+
+    labels = stored_labels(args.run_dir, seed, best)
+    if labels is not None:
+        console.print("\n[bold]validation per label[/bold] (the stored replies, no model call):")
+        table = breakdown_table(labels.seed, labels.best, names=("seed", f"#{labels.best_idx}"))
+        console.print(table, markup=False, highlight=False)
     return 0
-
-
-class _NoModel:
-    """An LM that refuses every call: ``gepetto show`` builds the task's system only to
-    read its labels and gold answers, and must never reach a server."""
-
-    identity = "none"
-
-    def complete(self, messages: Any, **params: Any) -> Any:
-        from gepetto.lm.base import LMError
-
-        raise LMError("gepetto show makes no model calls")
-
-    async def acomplete(self, messages: Any, **params: Any) -> Any:
-        return self.complete(messages)
-
-
-def stored_label_table(run_dir: Path, seed: Any, best: Any) -> str | None:
-    """Per-label validation recall of the seed and the best candidate from the replies the
-    run stored, or None where it cannot be told: a run not made by ``gepetto optimize``
-    (no task copy to read the gold labels from), a system that is not a classifier, or
-    a candidate without a complete stored validation pass. Why here: which labels an
-    optimized instruction won or lost is the first thing to look at after a run, and the
-    run already holds every reply needed to say it."""
-    from gepetto.cli.run import TASK_COPY
-    from gepetto.report.data import stored_results
-    from gepetto.systems.breakdown import breakdown_of, breakdown_table
-    from gepetto.taskfile import TaskFileError, build_system, load_taskfile, task_splits
-
-    if not (run_dir / TASK_COPY).exists():
-        return None
-    try:
-        task = load_taskfile(run_dir / TASK_COPY)
-        splits = task_splits(task)
-        system = build_system(task, _NoModel(), splits)  # type: ignore[arg-type]
-    except (TaskFileError, OSError, ValueError, ImportError):
-        return None  # the task can no longer be read here (moved data, a missing extra): show the rest
-    examples = splits.val
-
-    def results(candidate: Any) -> list[Any] | None:
-        stored = stored_results(run_dir, candidate.candidate_id, "val")
-        if not examples or any(i not in stored for i in range(len(examples))):
-            return None
-        return [stored[i] for i in range(len(examples))]
-
-    after_results = results(best)
-    if after_results is None:
-        return None
-    after = breakdown_of(system, examples, after_results)
-    if after is None:
-        return None
-    before_results = results(seed) if seed.idx != best.idx else None
-    before = breakdown_of(system, examples, before_results) if before_results is not None else None
-    return breakdown_table(before, after, names=("seed", f"#{best.idx}"))
 
 
 def runs_main(argv: Sequence[str]) -> int:

@@ -17,12 +17,11 @@ from gepetto.core.candidate import Candidate
 from gepetto.core.events import RunStarted
 from gepetto.lm.base import UsageTracker
 from gepetto.progress import LineProgress
+from gepetto.report.labels import TASK_COPY
 from gepetto.store import RunDirError, RunStore
 from gepetto.systems.adapter import mean_of, mean_score
 from gepetto.systems.breakdown import breakdown_of, breakdown_table
 from gepetto.taskfile import LMSpec, TaskFile, TaskFileError, build_system, load_taskfile, make_lms, task_splits
-
-TASK_COPY = "task.yaml"
 
 
 def _add_display_flags(p: argparse.ArgumentParser) -> None:

@@ -111,6 +111,7 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #eef2f7; vertical-align: top; }
 th { color: #475569; font-weight: 600; font-size: 12px; background: #f8fafc; position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.lower td { background: #fef2f2; }
 .st { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 12px; font-weight: 600; color: #fff; white-space: nowrap; }
 .chips { display: flex; flex-wrap: wrap; align-items: center; gap: 4px; margin: 6px 0 12px; }
 .chip { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12.5px; font-weight: 600; cursor: pointer;
