@@ -57,7 +57,7 @@ def test_second_definition_of_a_label_replaces_the_first() -> None:
 
 
 def test_first_edit_defines_every_label_that_has_examples() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions generally about this kind of banking problem"))
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions generally about this kind of banking problem").replace("<situation>", "questions generally about this kind of banking problem"))
     proposer = EditProposer(lm, ReflectionConfig(define_unseen_labels=False), labels=LABELS + ["card_payment_declined"])
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(6)])
     proposal = proposer.propose(
@@ -69,6 +69,26 @@ def test_first_edit_defines_every_label_that_has_examples() -> None:
     assert len(lm.calls) == 3
     first_prompt = lm.calls[0].messages[-1]["content"]
     assert first_prompt.count("- text") == 4  # examples_per_label examples shown
+
+
+def test_definitions_ask_for_the_writers_situation_unless_told_to_describe() -> None:
+    """The wording measured better with the 1.5B ('situation') is the default; 'describe'
+    keeps the earlier request. Only the ask for a label with examples changes."""
+    def ask(wording: str | None) -> list[str]:
+        lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line").replace("<situation>", "a general line"))
+        config = ReflectionConfig() if wording is None else ReflectionConfig(definition_wording=wording)
+        proposer = EditProposer(lm, config, labels=LABELS)
+        proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS[:2] for i in range(3)])
+        proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify",
+                                    [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)],
+                                    rng=random.Random(0), iteration=1)
+        assert proposal.text is not None
+        return [c.messages[-1]["content"] for c in lm.calls]
+
+    default, describe = ask(None), ask("describe")
+    assert "what situation the writer of such a text is in" in default[0] and default[0].endswith("card_arrival: <situation>")
+    assert "Describe in general what such texts ask about" in describe[0] and "situation" not in describe[0]
+    assert default[-1] == describe[-1]  # the label without examples is asked for from its name either way
 
 
 def test_non_classification_failures_get_a_rule() -> None:
@@ -105,7 +125,7 @@ def test_edits_strategy_drives_a_run_to_the_right_labels() -> None:
 
     def reflection_respond(messages):
         prompt = messages[-1]["content"]
-        label = prompt.split('Write a definition of "')[1].split('"')[0]
+        label = prompt.rsplit("\n", 1)[-1].split(":")[0]  # the reply form's last line: "<label>: <...>"
         return f"{label}: texts that are generally about {label.replace('_', ' ')} matters"
 
     metric = LabelMetric(LABELS)
@@ -303,7 +323,7 @@ def test_a_later_set_keeps_the_parents_line_for_a_label_it_could_not_define() ->
 
 
 def test_every_ask_of_every_set_is_a_distinct_sample() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about this"))
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about this").replace("<situation>", "a general line about this"))
     proposer = EditProposer(lm, ReflectionConfig(definition_sets=3), labels=LABELS)
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
     text = "Classify."
@@ -476,7 +496,7 @@ def test_likelihood_choice_needs_a_system_that_knows_the_answers() -> None:
 
 
 def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it").replace("<situation>", "a general line about it"))
     labels = ["card_arrival", "card_delivery_estimate", "declined_transfer"]
     proposer = EditProposer(lm, ReflectionConfig(definition_contrast="nearest"), labels=labels)
     pairs = [
@@ -500,7 +520,7 @@ def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
     first = lm.calls[0].messages[-1]["content"]
     assert 'easily mistaken for "card_delivery_estimate"' in first and "how long does card delivery take" in first
     assert 'tells it apart from "card_delivery_estimate"' in first
-    plain = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
+    plain = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it").replace("<situation>", "a general line about it"))
     default = EditProposer(plain, ReflectionConfig(), labels=labels)
     default.prime([("my card has not arrived", "card_arrival"), ("how long does delivery take", "card_delivery_estimate")])
     default.propose(Candidate({"classify": "Classify."}), "classify",
@@ -509,7 +529,7 @@ def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
 
 
 def test_unseen_labels_are_defined_from_their_names_unless_switched_off() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it"))
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it").replace("<situation>", "a general line about it"))
     labels = ["card_arrival", "card_swallowed"]
     proposer = EditProposer(lm, ReflectionConfig(define_unseen_labels=True), labels=labels)
     proposer.prime([("my card has not arrived", "card_arrival"), ("where is my card", "card_arrival")])

@@ -253,7 +253,7 @@ def test_demonstrations_off_never_shows_training_inputs_to_a_classifier() -> Non
 def test_examples_come_even_when_the_first_definition_set_was_rejected() -> None:
     """The gate rejected the first set (the parent is still the seed): the next edit is the
     examples section, not another set."""
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions about this kind of card problem"))
+    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions about this kind of card problem").replace("<situation>", "questions about this kind of card problem"))
     proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS)
     proposer.prime(TRAIN)
     seed = Candidate({"classify": "Classify the query."})

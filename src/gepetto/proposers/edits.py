@@ -635,13 +635,27 @@ class EditProposer:
                 lines.append(
                     f'Write a definition of "{label}" in at most {self.max_words} words that tells it apart from "{confused}".'
                 )
+                lines += [
+                    "Describe in general what such texts ask about; do not quote the texts.",
+                    "Reply in this form:",
+                    f"{label}: <definition>",
+                ]
+            elif self.config.definition_wording == "situation":
+                # The writer's situation, not the texts' topic: "Waiting for delivery of requested card" instead
+                # of "Texts seeking information about the delivery of a new card" (README, "Definition wording")
+                lines += [
+                    f"In at most {self.max_words} words, say what situation the writer of such a text is in, or what "
+                    "they want, so that every text with this label fits; do not quote the texts.",
+                    "Reply in this form:",
+                    f"{label}: <situation>",
+                ]
             else:
-                lines.append(f'Write a definition of "{label}" in at most {self.max_words} words.')
-            lines += [
-                "Describe in general what such texts ask about; do not quote the texts.",
-                "Reply in this form:",
-                f"{label}: <definition>",
-            ]
+                lines += [
+                    f'Write a definition of "{label}" in at most {self.max_words} words.',
+                    "Describe in general what such texts ask about; do not quote the texts.",
+                    "Reply in this form:",
+                    f"{label}: <definition>",
+                ]
             grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
             return _chat("\n".join(lines)), label, grammar
         lines = [

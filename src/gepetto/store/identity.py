@@ -28,6 +28,9 @@ from gepetto.core.config import Config
 from gepetto.store.serialize import dumps, to_jsonable
 
 STOPPING_FIELDS = frozenset({"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"})
+# Settings added after runs stopped recording the legacy fingerprint, as (section, name): at
+# their defaults they are left out of it, so such runs keep matching.
+LEGACY_UNKNOWN: tuple[tuple[str, str], ...] = (("reflection", "definition_wording"),)
 _RESOLVED = " (resolved)"  # suffix of a choice made from more than the config (see RunIdentity.of)
 _DATA_NAMES = {"train": "the training data", "val": "the validation data", "seed": "the seed candidate", "holdout": "the holdout data"}
 
@@ -127,6 +130,10 @@ def legacy_fingerprint(
     defaults included): accepted on resume, so those runs stay resumable by the gepetto
     that recorded them and by this one."""
     shaping = {k: v for k, v in config.model_dump().items() if k not in STOPPING_FIELDS}
+    defaults = Config().model_dump()
+    for section, name in LEGACY_UNKNOWN:  # settings added later: a run recorded then had none of them
+        if section in shaping and shaping[section].get(name) == defaults[section].get(name):
+            shaping[section] = {k: v for k, v in shaping[section].items() if k != name}
     data: dict[str, Any] = {"config": shaping, "train": list(trainset), "val": list(valset), "seed": dict(seed)}
     if holdout:
         data["holdout"] = list(holdout)
