@@ -14,6 +14,12 @@ from gepetto.systems.prompt_system import PromptSystem
 LABELS = ["card_arrival", "lost_or_stolen_card", "declined_transfer"]
 
 
+def filling_the_form(definition: str):  # noqa: ANN201
+    """A scripted reflection reply: the prompt's last line (its reply form, ``<label>: <definition>``
+    or ``<label>: <situation>``) with ``definition`` in the slot."""
+    return lambda messages: messages[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", definition).replace("<situation>", definition)
+
+
 def rec(text: str, expected: str, output: str, score: float) -> ModuleRecord:
     return ModuleRecord("classify", {"input": text}, output, f"expected {expected}", score, expected)
 
@@ -57,7 +63,7 @@ def test_second_definition_of_a_label_replaces_the_first() -> None:
 
 
 def test_first_edit_defines_every_label_that_has_examples() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions generally about this kind of banking problem").replace("<situation>", "questions generally about this kind of banking problem"))
+    lm = ScriptedLM(respond=filling_the_form("questions generally about this kind of banking problem"))
     proposer = EditProposer(lm, ReflectionConfig(define_unseen_labels=False), labels=LABELS + ["card_payment_declined"])
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(6)])
     proposal = proposer.propose(
@@ -75,7 +81,7 @@ def test_definitions_ask_for_the_writers_situation_unless_told_to_describe() -> 
     """The wording measured better with the 1.5B ('situation') is the default; 'describe'
     keeps the earlier request. Only the ask for a label with examples changes."""
     def ask(wording: str | None) -> list[str]:
-        lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line").replace("<situation>", "a general line"))
+        lm = ScriptedLM(respond=filling_the_form("a general line"))
         config = ReflectionConfig() if wording is None else ReflectionConfig(definition_wording=wording)
         proposer = EditProposer(lm, config, labels=LABELS)
         proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS[:2] for i in range(3)])
@@ -323,7 +329,7 @@ def test_a_later_set_keeps_the_parents_line_for_a_label_it_could_not_define() ->
 
 
 def test_every_ask_of_every_set_is_a_distinct_sample() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about this").replace("<situation>", "a general line about this"))
+    lm = ScriptedLM(respond=filling_the_form("a general line about this"))
     proposer = EditProposer(lm, ReflectionConfig(definition_sets=3), labels=LABELS)
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
     text = "Classify."
@@ -496,7 +502,7 @@ def test_likelihood_choice_needs_a_system_that_knows_the_answers() -> None:
 
 
 def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it").replace("<situation>", "a general line about it"))
+    lm = ScriptedLM(respond=filling_the_form("a general line about it"))
     labels = ["card_arrival", "card_delivery_estimate", "declined_transfer"]
     proposer = EditProposer(lm, ReflectionConfig(definition_contrast="nearest"), labels=labels)
     pairs = [
@@ -520,7 +526,7 @@ def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
     first = lm.calls[0].messages[-1]["content"]
     assert 'easily mistaken for "card_delivery_estimate"' in first and "how long does card delivery take" in first
     assert 'tells it apart from "card_delivery_estimate"' in first
-    plain = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it").replace("<situation>", "a general line about it"))
+    plain = ScriptedLM(respond=filling_the_form("a general line about it"))
     default = EditProposer(plain, ReflectionConfig(), labels=labels)
     default.prime([("my card has not arrived", "card_arrival"), ("how long does delivery take", "card_delivery_estimate")])
     default.propose(Candidate({"classify": "Classify."}), "classify",
@@ -529,7 +535,7 @@ def test_contrast_writes_each_definition_beside_its_nearest_label() -> None:
 
 
 def test_unseen_labels_are_defined_from_their_names_unless_switched_off() -> None:
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "a general line about it").replace("<situation>", "a general line about it"))
+    lm = ScriptedLM(respond=filling_the_form("a general line about it"))
     labels = ["card_arrival", "card_swallowed"]
     proposer = EditProposer(lm, ReflectionConfig(define_unseen_labels=True), labels=labels)
     proposer.prime([("my card has not arrived", "card_arrival"), ("where is my card", "card_arrival")])

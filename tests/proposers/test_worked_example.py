@@ -11,6 +11,7 @@ from gepetto.proposers.edits import EXAMPLE_HEADER, EditProposer, _answer_form, 
 from gepetto.proposers.refusal import RefusalRules
 from gepetto.systems.metrics import exact_answer_metric
 from gepetto.systems.prompt_system import PromptSystem
+from tests.proposers.test_edits import filling_the_form
 
 SEED = "Task: Count the things the speaker has.\nAnswer the question. Give the final answer on the last line as 'Answer: <answer>'."
 SHORT = "I have a goat, a frog, five pigs, and a bear. How many animals do I have?"
@@ -253,7 +254,7 @@ def test_demonstrations_off_never_shows_training_inputs_to_a_classifier() -> Non
 def test_examples_come_even_when_the_first_definition_set_was_rejected() -> None:
     """The gate rejected the first set (the parent is still the seed): the next edit is the
     examples section, not another set."""
-    lm = ScriptedLM(respond=lambda m: m[-1]["content"].rsplit("\n", 1)[-1].replace("<definition>", "questions about this kind of card problem").replace("<situation>", "questions about this kind of card problem"))
+    lm = ScriptedLM(respond=filling_the_form("questions about this kind of card problem"))
     proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS)
     proposer.prime(TRAIN)
     seed = Candidate({"classify": "Classify the query."})

@@ -623,6 +623,9 @@ class EditProposer:
                 f'Here are texts whose label is "{label}":',
                 *[f"- {_short(t)}" for t in examples],
             ]
+            # The writer's situation, not the texts' topic: "Waiting for delivery of requested card" instead of
+            # "Texts seeking information about the delivery of a new card" (README, "Definition wording")
+            situation = not confused and self.config.definition_wording == "situation"
             if confused:
                 others = self._memory.get(confused, [])[:3]
                 if kind == "contrast":
@@ -635,27 +638,16 @@ class EditProposer:
                 lines.append(
                     f'Write a definition of "{label}" in at most {self.max_words} words that tells it apart from "{confused}".'
                 )
-                lines += [
-                    "Describe in general what such texts ask about; do not quote the texts.",
-                    "Reply in this form:",
-                    f"{label}: <definition>",
-                ]
-            elif self.config.definition_wording == "situation":
-                # The writer's situation, not the texts' topic: "Waiting for delivery of requested card" instead
-                # of "Texts seeking information about the delivery of a new card" (README, "Definition wording")
-                lines += [
+            elif situation:
+                lines.append(
                     f"In at most {self.max_words} words, say what situation the writer of such a text is in, or what "
-                    "they want, so that every text with this label fits; do not quote the texts.",
-                    "Reply in this form:",
-                    f"{label}: <situation>",
-                ]
+                    "they want, so that every text with this label fits; do not quote the texts."
+                )
             else:
-                lines += [
-                    f'Write a definition of "{label}" in at most {self.max_words} words.',
-                    "Describe in general what such texts ask about; do not quote the texts.",
-                    "Reply in this form:",
-                    f"{label}: <definition>",
-                ]
+                lines.append(f'Write a definition of "{label}" in at most {self.max_words} words.')
+            if not situation:
+                lines.append("Describe in general what such texts ask about; do not quote the texts.")
+            lines += ["Reply in this form:", f"{label}: <{'situation' if situation else 'definition'}>"]
             grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
             return _chat("\n".join(lines)), label, grammar
         lines = [

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from gepetto.lm.callable_lm import CallableLM
 from gepetto.report.data import stored_results
 from gepetto.systems.breakdown import LabelBreakdown, breakdown_of
 
@@ -28,19 +29,12 @@ class StoredLabels:
     seed: LabelBreakdown | None
 
 
-class _NoModel:
-    """An LM that refuses every call: the task's system is built only to read its labels
-    and gold answers, and must never reach a server."""
+def _refuse(prompt: str) -> str:
+    """The task's system is built only to read its labels and gold answers: a model call
+    here is a bug, never a silent trip to a server."""
+    from gepetto.lm.base import LMError
 
-    identity = "none"
-
-    def complete(self, messages: Any, **params: Any) -> Any:
-        from gepetto.lm.base import LMError
-
-        raise LMError("reading a run's stored replies makes no model calls")
-
-    async def acomplete(self, messages: Any, **params: Any) -> Any:
-        return self.complete(messages)
+    raise LMError("reading a run's stored replies makes no model calls")
 
 
 def stored_labels(run_dir: str | Path, seed: Any, best: Any) -> StoredLabels | None:
@@ -57,7 +51,7 @@ def stored_labels(run_dir: str | Path, seed: Any, best: Any) -> StoredLabels | N
     try:
         task = load_taskfile(run_dir / TASK_COPY)
         splits = task_splits(task)
-        system = build_system(task, _NoModel(), splits)  # type: ignore[arg-type]
+        system = build_system(task, CallableLM(_refuse, name="no-model"), splits)
     except (TaskFileError, OSError, ValueError, ImportError):
         return None
     examples = splits.val

@@ -12,7 +12,7 @@ from gepetto.report.assets import CSS, JS
 from gepetto.report.charts import esc, fmt_score, origin_color, status_color
 from gepetto.report.data import CandidateView, RunData
 from gepetto.report.diff import diff_html, diff_stats
-from gepetto.report.labels import StoredLabels
+from gepetto.report.labels import StoredLabels, stored_labels
 
 MAX_PANELS = 400  # candidates whose texts are embedded (beyond: best, seed and front only)
 
@@ -270,13 +270,12 @@ def _labels(labels: StoredLabels | None) -> str:
 
     rows = []
     for label, n in after.support.items():
-        now, was = after.recall(label), before.recall(label) if before is not None else None
-        lower = now is not None and was is not None and now < was
-        change = f'<td class="num">{cell(was)}</td>' if before is not None else ""
+        lower = after.recall_fell(before, label)
+        change = f'<td class="num">{cell(before.recall(label))}</td>' if before is not None else ""
         mark = ' class="lower"' if lower else ""
         rows.append(
             f'<tr{mark}><td class="mono">{esc(label)}</td><td class="num">{n}</td>{change}'
-            f'<td class="num">{cell(now)}</td><td>{"lower than the seed" if lower else ""}</td></tr>'
+            f'<td class="num">{cell(after.recall(label))}</td><td>{"lower than the seed" if lower else ""}</td></tr>'
         )
     seed_head = '<th class="num">seed</th>' if before is not None else ""
     balanced = cell(after.balanced_accuracy)
@@ -406,8 +405,6 @@ def write_report(run_dir: str | Path, out_path: str | Path | None = None) -> Pat
     """Write the HTML report of the run in ``run_dir``; returns its path
     (default ``RUN_DIR/report.html``)."""
     from gepetto.report.data import load_run
-
-    from gepetto.report.labels import stored_labels
 
     data = load_run(run_dir)
     labels = None

@@ -44,6 +44,11 @@ class LabelBreakdown:
         n = self.support.get(label, 0)
         return self.correct.get(label, 0) / n if n else None
 
+    def recall_fell(self, before: LabelBreakdown | None, label: str) -> bool:
+        """Whether ``label``'s recall here is below its recall in ``before`` (both known)."""
+        now, was = self.recall(label), before.recall(label) if before is not None else None
+        return now is not None and was is not None and now < was
+
     @property
     def balanced_accuracy(self) -> float | None:
         """Mean recall over the labels the examples hold: every label weighs the same."""
@@ -132,9 +137,8 @@ def breakdown_table(before: LabelBreakdown | None, after: LabelBreakdown, names:
     for label, n in after.support.items():
         now = after.recall(label)
         if before is not None:
-            was = before.recall(label)
-            lower = now is not None and was is not None and now < was
-            rows.append(f"{label:<{width}} {n:>4}  {cell(was)} -> {cell(now)}" + ("  lower" if lower else ""))
+            lower = after.recall_fell(before, label)
+            rows.append(f"{label:<{width}} {n:>4}  {cell(before.recall(label))} -> {cell(now)}" + ("  lower" if lower else ""))
         else:
             rows.append(f"{label:<{width}} {n:>4}  {cell(now)}")
     if before is not None:
