@@ -67,7 +67,7 @@ class ReflectionConfig(_Strict):
         "contrast). 'situation': what situation the writer of such a text is in or what they want, so that every "
         "text of the label fits; 'describe': what such texts ask about (the wording before). Measured with the 1.5B "
         "on banking-9 (README, 'Definition wording'): four sampled sets each, mean test 0.760 vs 0.735, higher for "
-        "every sample",
+        "three of four samples; in three-seed runs at budget 300, test 0.750 (+6.0 over the seed) vs 0.743 (+4.3)",
     )
     define_unseen_labels: bool = Field(
         True,
