@@ -13,14 +13,18 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import yaml
+
 from gepetto.api import optimize
 from gepetto.core.config import Config, ReflectionConfig
 from gepetto.core.planning import plan_budget
 from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
+from gepetto.report.labels import TASK_COPY
 from gepetto.systems.adapter import mean_of
 from gepetto.systems.breakdown import breakdown_of, breakdown_table
+from gepetto.taskfile import LMSpec, TaskFile
 from gepetto.tasks import get_task
 
 
@@ -39,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reflection strategy (default: edits, typed edits suited to small models)")
     p.add_argument("--out", default="runs/demo", help="run directory: the run store and result.json (default: runs/demo)")
     return p
+
+
+def save_task_copy(run_dir: Path, task_name: str, model: str, config: Config) -> Path:
+    """The task file of the demo's run, saved in its run directory as `gepetto optimize`
+    saves its own (kept when it is there already).
+
+    Why: the README's first command should leave a run the other commands read like any
+    other. With the copy, `gepetto show` and `gepetto report` give the validation recall
+    per label from the stored replies, and `gepetto evaluate` scores the run's candidates."""
+    path = run_dir / TASK_COPY
+    if not path.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        copy = TaskFile(task=task_name, task_lm=LMSpec(embedded=model), optimizer=config)
+        path.write_text(yaml.safe_dump(copy.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reflection=ReflectionConfig(max_tokens=512, strategy=args.strategy, use_grammar=True),
         )
         print("plan: " + plan_budget(args.budget, len(task.train), len(task.val), args.minibatch).summary(), flush=True)
+        if not sizes:  # a task file can name a bundled task, not its sizes: with other sizes the copy would lie
+            save_task_copy(run_dir, task.name, args.model, config)
         result = optimize(
             system, task.train, task.val, reflection_lm=reflection_lm, config=config,
             observers=[LineProgress()], usage=tracker, run_dir=run_dir, resume=resume,
