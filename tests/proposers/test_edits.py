@@ -72,7 +72,9 @@ def test_first_edit_defines_every_label_that_has_examples() -> None:
     )
     _, definitions, _ = split_sections(proposal.text or "")
     assert list(definitions) == LABELS  # the label without examples is not defined when told so
-    assert len(lm.calls) == 3
+    samples = ReflectionConfig().definition_samples
+    assert len(lm.calls) == 3 * samples  # each label's line is chosen from its samples
+    assert len({c.sample_index for c in lm.calls}) == 3 * samples
     first_prompt = lm.calls[0].messages[-1]["content"]
     assert first_prompt.count("- text") == 4  # examples_per_label examples shown
 
@@ -275,7 +277,7 @@ def test_a_definition_that_pastes_a_training_text_is_re_asked_alone() -> None:
         "declined_transfer: a transfer of money to another account was refused",
     ])
     lm = ScriptedLM(respond=lambda m: next(replies))
-    proposer = EditProposer(lm, ReflectionConfig(max_resamples=2), labels=LABELS)
+    proposer = EditProposer(lm, ReflectionConfig(max_resamples=2, definition_samples=1), labels=LABELS)
     proposer.prime([("where is my new card", "card_arrival"), ("someone took my card from my bag on the train", "lost_or_stolen_card"),
                     ("my transfer did not go through", "declined_transfer")])
     proposal = proposer.propose(
@@ -330,7 +332,7 @@ def test_a_later_set_keeps_the_parents_line_for_a_label_it_could_not_define() ->
 
 def test_every_ask_of_every_set_is_a_distinct_sample() -> None:
     lm = ScriptedLM(respond=filling_the_form("a general line about this"))
-    proposer = EditProposer(lm, ReflectionConfig(definition_sets=3), labels=LABELS)
+    proposer = EditProposer(lm, ReflectionConfig(definition_sets=3, definition_samples=3), labels=LABELS)
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
     text = "Classify."
     for iteration in range(1, 4):
@@ -339,7 +341,7 @@ def test_every_ask_of_every_set_is_a_distinct_sample() -> None:
                                     rng=random.Random(0), iteration=iteration)
         text = proposal.text or text
     keys = [(c.messages[-1]["content"], c.sample_index) for c in lm.calls]
-    assert len(lm.calls) == 9 and len(set(keys)) == 9
+    assert len(lm.calls) == 27 and len(set(keys)) == 27  # 3 sets x 3 labels x 3 samples per line
 
 
 def test_a_users_own_definitions_get_single_label_edits_even_with_several_sets() -> None:
@@ -404,7 +406,7 @@ def test_likelihood_choice_proposes_the_most_likely_of_several_sets() -> None:
         return [-0.5 if "clearly" in text else -1.5] * 10
 
     lm = _set_writer()
-    proposer = EditProposer(lm, ReflectionConfig(definition_sets=3, definition_choice="likelihood"), labels=LABELS,
+    proposer = EditProposer(lm, ReflectionConfig(definition_sets=3, definition_choice="likelihood", definition_samples=1), labels=LABELS,
                             likelihood=likelihood)
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
     failure = [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)]
@@ -424,7 +426,7 @@ def test_likelihood_choice_falls_back_when_the_endpoint_cannot_score() -> None:
     def likelihood(text: str) -> list[float | None]:
         raise LikelihoodUnsupported("the endpoint returned no token logprobs")
 
-    proposer = EditProposer(_set_writer(), ReflectionConfig(definition_sets=3, definition_choice="likelihood"),
+    proposer = EditProposer(_set_writer(), ReflectionConfig(definition_sets=3, definition_choice="likelihood", definition_samples=1),
                             labels=LABELS, likelihood=likelihood)
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
     failure = [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)]
@@ -443,7 +445,7 @@ def test_likelihood_choice_compares_sets_on_the_examples_all_of_them_have() -> N
     # set 0 failed on the hard example 2; on the shared examples set 1 is better
     assert paired_means([[-1.0, -1.0, None], [-0.9, -0.9, -5.0]]) == [-1.0, -0.9]
     answers = iter([[-1.0, -1.0, None], [-0.9, -0.9, -5.0], [-2.0, -2.0, -2.0]])
-    proposer = EditProposer(_set_writer(), ReflectionConfig(definition_sets=3, definition_choice="likelihood"),
+    proposer = EditProposer(_set_writer(), ReflectionConfig(definition_sets=3, definition_choice="likelihood", definition_samples=1),
                             labels=LABELS, likelihood=lambda text: next(answers), likelihood_cost=3)
     proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
     assert proposer.check_rollouts() == 9
@@ -460,7 +462,8 @@ def test_a_run_with_likelihood_choice_charges_its_checks_and_finds_the_good_set(
     system = PromptSystem(task_lm, "Classify the query.", lambda ex: ex["text"],
                           lambda ex, reply: metric(ex["label"], reply), module="classify", expected=lambda ex: ex["label"])
     config = Config(max_rollouts=80, minibatch_size=3,
-                    reflection=ReflectionConfig(strategy="edits", definition_sets=3, definition_choice="likelihood"))
+                    reflection=ReflectionConfig(strategy="edits", definition_sets=3, definition_choice="likelihood",
+                                                definition_samples=1))
     result = optimize(system, data, data[:9], reflection_lm=_set_writer(), config=config)
     assert result.best_score == 1.0 and result.seed_score < 0.5
     assert all("clearly" in line for line in split_sections(result.best_candidate["classify"])[1].values())
@@ -477,7 +480,8 @@ def test_likelihood_checks_are_charged_and_kept_in_budget_with_parallel_proposal
         system = PromptSystem(task_lm, "Classify the query.", lambda ex: ex["text"],
                               lambda ex, reply: metric(ex["label"], reply), module="classify", expected=lambda ex: ex["label"])
         config = Config(max_rollouts=budget, minibatch_size=3, parallel_proposals=2,
-                        reflection=ReflectionConfig(strategy="edits", definition_sets=3, definition_choice="likelihood"))
+                        reflection=ReflectionConfig(strategy="edits", definition_sets=3, definition_choice="likelihood",
+                                                definition_samples=1))
         result = optimize(system, train, val, reflection_lm=_set_writer(), config=config)
         assert result.rollouts_used <= budget
         assert result.rollouts_by_kind.get("proposal-check", 0) == task_lm.forced
@@ -573,7 +577,8 @@ def test_a_run_defines_a_declared_label_without_examples_unless_told_not_to() ->
                               expected=lambda ex: ex["label"], labels=declared)
         lm = ScriptedLM(respond=reflection)
         optimize(system, data, data[:6], reflection_lm=lm, config=Config(
-            max_rollouts=30, minibatch_size=3, reflection=ReflectionConfig(strategy="edits", define_unseen_labels=flag)))
+            max_rollouts=30, minibatch_size=3,
+            reflection=ReflectionConfig(strategy="edits", define_unseen_labels=flag, definition_samples=1)))
         first = [c.messages[-1]["content"] for c in lm.calls[: len(declared)]]
         assert any('No example of "card_swallowed"' in prompt for prompt in first) is flag
         assert all(("card_swallowed" in prompt) is flag for prompt in first)  # the prompts name the declared list

@@ -69,6 +69,14 @@ class ReflectionConfig(_Strict):
         "on banking-9 (README, 'Definition wording'): four sampled sets each, mean test 0.760 vs 0.735, higher for "
         "three of four samples; in three-seed runs at budget 300, test 0.750 (+6.0 over the seed) vs 0.743 (+4.3)",
     )
+    definition_samples: int = Field(
+        5, ge=1, le=9,
+        description="edits, classifiers: lines sampled per label for a complete definition set; the one most like "
+        "the others (word overlap, in code; gepetto.proposers.consensus) goes into the set. A small model's lines "
+        "agree on the gist and differ in details one sample made up; the consensus line drops them. No rollouts, "
+        "more reflection calls (one per sample). 1: the first line, as before. Measured in the README "
+        "('Consensus lines')",
+    )
     define_unseen_labels: bool = Field(
         True,
         description="edits, classifiers whose system names its labels (PromptSystem.labels): work from that whole "

@@ -53,6 +53,7 @@ from gepetto.lm.base import LM, LikelihoodUnsupported, LMError
 from gepetto.lm.grammar import gbnf_literal
 from gepetto.proposers.arithmetic import NUMBER_TEXT, wrong_equation
 from gepetto.proposers.base import Attempt, Proposal
+from gepetto.proposers.consensus import consensus_index
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
 from gepetto.proposers.neighbours import nearest_labels
@@ -388,22 +389,44 @@ class EditProposer:
         self, request: tuple[list[dict[str, str]], str, str | None], iteration: int, number: int,
         current: str, known: list[str], attempts: list[Attempt], set_number: int = 0,
     ) -> str | None:
-        """One label's line of a definition set (``number``: the label's place), or None. A refused line (one that pastes a
-        training text, a fragment, a cut-off reply) is re-asked for that label alone:
-        refusing the whole set for it would throw away the other labels' good lines. Sample
-        indices of sets live in their own range, one block per iteration, so no two asks
-        share a cached reply (``set_number``: which of the sets of a likelihood choice). Every ask is recorded in ``attempts``."""
-        for resample in range(self.config.max_resamples + 1):
-            sample_index = _SET_SAMPLES + set_number * _SET_STRIDE + iteration * 100_000 + resample * 1000 + number
-            reply, line, reason = self._ask(request, sample_index)
-            if reason is None and self.rules.copies_training_input(line, current, known):
-                reason = "copied-training-input"
-            attempts.append(Attempt(reason, reply, line if reason is None else None))
-            if reason is None:
-                return line
-            if reason == "lm-error":
-                break  # the LM layer has already retried; asking again only repeats the failure
-        return None
+        """One label's line of a definition set (``number``: the label's place), or None.
+
+        ``reflection.definition_samples`` lines are sampled and the consensus line kept
+        (``gepetto.proposers.consensus``); the others are recorded as ``outvoted``. A
+        refused sample (one that pastes a training text, a fragment, a cut-off reply) is
+        re-asked for that label alone: refusing the whole set for it would throw away the
+        other labels' good lines. Sample indices of sets live in their own range, one block
+        per iteration, so no two asks share a cached reply (``set_number``: which of the
+        sets of a likelihood choice); the first sample keeps the indices it had before
+        consensus existed. Every ask is recorded in ``attempts``."""
+        kept: list[tuple[str, int]] = []  # (line, its place in attempts)
+        for sample in range(self.config.definition_samples):
+            for resample in range(self.config.max_resamples + 1):
+                sample_index = (
+                    _SET_SAMPLES + set_number * _SET_STRIDE + iteration * 100_000 + sample * _LINE_SAMPLE_STRIDE
+                    + resample * 1000 + number
+                )
+                reply, line, reason = self._ask(request, sample_index)
+                if reason is None and self.rules.copies_training_input(line, current, known):
+                    reason = "copied-training-input"
+                attempts.append(Attempt(reason, reply, line if reason is None else None))
+                if reason is None:
+                    kept.append((line, len(attempts) - 1))
+                    break
+                if reason == "lm-error":
+                    # the LM layer has already retried; asking again only repeats the failure
+                    return self._consensus(kept, attempts)
+        return self._consensus(kept, attempts)
+
+    @staticmethod
+    def _consensus(kept: list[tuple[str, int]], attempts: list[Attempt]) -> str | None:
+        if not kept:
+            return None
+        chosen = consensus_index([line for line, _ in kept])
+        for i, (_, place) in enumerate(kept):
+            if i != chosen:
+                attempts[place] = Attempt("outvoted", attempts[place].reply, None)
+        return kept[chosen][0]
 
     def _describe(
         self, module: str, current: str, body: str, definitions: dict[str, str], rules: list[str],
@@ -676,6 +699,7 @@ class EditProposer:
 # + set number (of a likelihood choice) * _SET_STRIDE + iteration * 100_000 + resample * 1000 + label number
 _SET_SAMPLES = 1 << 40
 _SET_STRIDE = 1 << 36
+_LINE_SAMPLE_STRIDE = 10_000  # + sample * this: the samples of one label's line (definition_samples <= 9)
 _WORKED_SAMPLES = 1 << 34  # sample indices of worked-example asks: + iteration * 100 + attempt
 _WORKED_TRIES = 3  # worked examples asked for per module at most (each refused by the gate costs a minibatch)
 _ANSWER_SLOT = "\x00answer\x00"
