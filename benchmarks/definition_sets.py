@@ -22,9 +22,10 @@ at random.
 ``--contrast`` samples the sets with ``reflection.definition_contrast: nearest``;
 ``--unseen`` with ``reflection.define_unseen_labels`` (labels without a training example
 defined from their names); ``--examples-per-label N`` shows N training texts per label
-(the proposer's default is 4).
+(the proposer's default is 4); ``--line-samples K`` sets ``reflection.definition_samples``
+(each line the consensus of K samples; default: the config's).
 
-    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast] [--unseen]
+    python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast] [--unseen] [--line-samples 1]
 
 Prints a table and writes benchmarks/results/definition_sets.json.
 """
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                    "written beside its nearest label's texts)")
     p.add_argument("--examples-per-label", type=int, default=None, help="training texts shown per label when a "
                    "definition is written (default: the proposer's, 4)")
+    p.add_argument("--line-samples", type=int, default=None, help="reflection.definition_samples: samples per "
+                   "definition line, the consensus kept (default: the config's)")
     args = p.parse_args(argv)
     lik = args.likelihood
     # the code that runs is the code at the start (later commits during a long run must not be credited)
@@ -155,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         first = task.train[0]
         failure = [ModuleRecord(system.module, {"input": first["text"]}, "", "wrong", 0.0, first["label"])]
         for sample in range(args.samples):
-            config = ReflectionConfig(definition_contrast="nearest" if args.contrast else "none", define_unseen_labels=args.unseen)
+            config = ReflectionConfig(definition_contrast="nearest" if args.contrast else "none", define_unseen_labels=args.unseen,
+                                      **({"definition_samples": args.line_samples} if args.line_samples else {}))
             proposer = EditProposer(lm, config, use_grammar=True, labels=list(system.labels) if args.unseen else None)
             if args.examples_per_label:
                 proposer.examples_per_label = args.examples_per_label
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
     print(summary)
-    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen,
+    meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen, "line_samples": args.line_samples or ReflectionConfig().definition_samples,
             "examples_per_label": args.examples_per_label,
             "wall_s": time.monotonic() - started,
             "commit": commit, "machine": f"{platform.machine()}"}
