@@ -51,23 +51,13 @@ from gepetto.lm.embedded import start_embedded  # noqa: E402
 from gepetto.proposers.edits import EditProposer  # noqa: E402
 from gepetto.systems.adapter import ModuleRecord, mean_score  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
+from gepetto.tasks.banking import DEV_GROUPS  # noqa: E402  (the top-up and transfer groups)
 
 STEPWISE = " Work it out step by step, one numbered step per line, before the final answer line."
 
 
 def test_score(system, text: str, task) -> float:  # noqa: ANN001
     return mean_score(system, Candidate({system.module: text}), list(task.test))
-
-
-# Other nine-intent groups of BANKING77, for choosing the section's layout on data that is
-# not banking-9's test split (choosing it on the numbers it is reported with would fit them).
-DEV_GROUPS = {
-    "top-up": ("automatic_top_up", "pending_top_up", "top_up_by_bank_transfer_charge", "top_up_limits",
-               "top_up_reverted", "topping_up_by_card", "top_up_by_cash_or_cheque", "top_up_failed", "verify_top_up"),
-    "transfer": ("cancel_transfer", "transfer_not_received_by_recipient", "pending_transfer", "transfer_timing",
-                 "beneficiary_not_allowed", "transfer_fee_charged", "failed_transfer", "transfer_into_account",
-                 "receiving_money"),
-}
 
 
 def banking_setup(lm, group: str | None):  # noqa: ANN001, ANN201
@@ -77,9 +67,7 @@ def banking_setup(lm, group: str | None):  # noqa: ANN001, ANN201
     if group is None:
         task = get_task("banking-9")
     else:
-        from gepetto.tasks.banking import banking_task
-
-        task = banking_task(DEV_GROUPS[group], distractors=(), name=f"banking-{group}")
+        task = get_task(f"banking-{group}")
     system = task.make_system(lm)
     first, second = task.train[0], task.train[1]
     records = [ModuleRecord(system.module, {"input": first["text"]}, first["label"], "", 1.0, first["label"]),

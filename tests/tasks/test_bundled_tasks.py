@@ -12,7 +12,7 @@ from gepetto.tasks import get_task, task_names
 from gepetto.tasks.bbh import DEFAULT_BBH_TASKS, answer_kind, load_examples
 from gepetto.tasks.gsm8k import parse_row
 
-SUITE = ["banking-9", "banking77", "gsm8k"] + [f"bbh-{n}" for n in DEFAULT_BBH_TASKS]
+SUITE = ["banking-9", "banking-top-up", "banking-transfer", "banking77", "gsm8k"] + [f"bbh-{n}" for n in DEFAULT_BBH_TASKS]
 
 
 def _key(example: dict) -> str:
@@ -22,7 +22,8 @@ def _key(example: dict) -> str:
 @pytest.mark.parametrize("name", SUITE)
 def test_split_sizes_are_the_documented_defaults(name: str) -> None:
     task = get_task(name)
-    expected = {"banking-9": (30, 30, 100), "banking77": (154, 154, 300)}.get(name, (50, 50, 100))
+    expected = {"banking-9": (30, 30, 100), "banking-top-up": (30, 30, 100), "banking-transfer": (30, 30, 100),
+                "banking77": (154, 154, 300)}.get(name, (50, 50, 100))
     assert (len(task.train), len(task.val), len(task.test)) == expected
 
 
@@ -163,3 +164,17 @@ def test_banking9_coverage_names_both_gaps_of_its_protocol_splits() -> None:
     assert missing_train.startswith("the training set has no example of card_swallowed (only the validation set shows it)")
     stratified = get_task("banking-9", stratify=True)
     assert _coverage_warnings(stratified.make_system(lm=None), stratified.train, stratified.val) == ()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name,group", [("banking-top-up", "top-up"), ("banking-transfer", "transfer")])
+def test_the_development_groups_hold_only_their_nine_intents_and_name_them_all(name: str, group: str) -> None:
+    """The groups are for choosing settings away from banking-9: none of banking-9's card
+    intents, every one of their own in the seed instruction and in the label set."""
+    from gepetto.tasks.banking import BANKING9_LABELS, DEV_GROUPS
+
+    task = get_task(name)
+    seen = {x["label"] for x in task.train + task.val + task.test}
+    assert seen <= set(DEV_GROUPS[group]) and not seen & set(BANKING9_LABELS)
+    system = task.make_system(ScriptedLM(replies=["unused"]))
+    assert list(system.labels) == list(DEV_GROUPS[group])
+    assert all(label in system.seed_instruction for label in DEV_GROUPS[group])

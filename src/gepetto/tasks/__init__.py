@@ -4,7 +4,9 @@
     task = get_task("bbh-date_understanding")
     system = task.make_system(task_lm)
 
-Names: ``banking-9`` (nine card intents of BANKING77), ``banking77`` (all 77 intents),
+Names: ``banking-9`` (nine card intents of BANKING77), ``banking-top-up`` and
+``banking-transfer`` (two more nine-intent groups, the same protocol: development data for
+choosing settings without fitting banking-9's test split), ``banking77`` (all 77 intents),
 ``gsm8k``, ``bbh-<task>`` for each of the 27 BIG-Bench Hard tasks, ``ifbench`` and
 ``ifeval`` (instruction following with verifiable constraints, a two-module program;
 IFEval is also IFBench's transfer test; needs ``pip install 'gepetto[ifbench]'``) and
@@ -24,6 +26,12 @@ def _banking9(**kw: Any) -> Task:
     from gepetto.tasks.banking import banking_task
 
     return banking_task(**kw)
+
+
+def _banking_group(group: str, **kw: Any) -> Task:
+    from gepetto.tasks.banking import DEV_GROUPS, banking_task
+
+    return banking_task(DEV_GROUPS[group], distractors=(), name=f"banking-{group}", **kw)
 
 
 def _banking77(**kw: Any) -> Task:
@@ -66,6 +74,8 @@ def _registry() -> dict[str, Callable[..., Task]]:
         "banking-9": _banking9, "banking77": _banking77, "gsm8k": _gsm8k,
         "ifbench": _ifbench, "ifeval": _ifeval, "pupa": _pupa,
     }
+    for group in ("top-up", "transfer"):
+        tasks[f"banking-{group}"] = lambda _g=group, **kw: _banking_group(_g, **kw)
     for name in bbh_names():
         tasks[f"bbh-{name}"] = lambda _n=name, **kw: bbh_task(_n, **kw)
     return tasks

@@ -34,6 +34,16 @@ BANKING9_LABELS = (
     "pending_card_payment",
 )
 DISTRACTOR = "card_payment_declined"
+# Two more nine-intent groups with banking-9's protocol (``banking-top-up``,
+# ``banking-transfer``): development data for choices that banking-9's test split must
+# not make (choosing on the numbers a setting is reported with would fit them).
+DEV_GROUPS: dict[str, tuple[str, ...]] = {
+    "top-up": ("automatic_top_up", "pending_top_up", "top_up_by_bank_transfer_charge", "top_up_limits",
+               "top_up_reverted", "topping_up_by_card", "top_up_by_cash_or_cheque", "top_up_failed", "verify_top_up"),
+    "transfer": ("cancel_transfer", "transfer_not_received_by_recipient", "pending_transfer", "transfer_timing",
+                 "beneficiary_not_allowed", "transfer_fee_charged", "failed_transfer", "transfer_into_account",
+                 "receiving_money"),
+}
 
 
 def load_rows(split: str) -> list[dict[str, str]]:
