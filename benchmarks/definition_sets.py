@@ -23,7 +23,8 @@ at random.
 ``--unseen`` with ``reflection.define_unseen_labels`` (labels without a training example
 defined from their names); ``--examples-per-label N`` shows N training texts per label
 (the proposer's default is 4); ``--line-samples K`` sets ``reflection.definition_samples``
-(each line the consensus of K samples; default: the config's).
+(each line the consensus of K samples; default: the config's); ``--examples spread``
+sets ``reflection.definition_examples``; ``--task`` another bundled classifier.
 
     python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast] [--unseen] [--line-samples 1]
 
@@ -139,13 +140,16 @@ def main(argv: list[str] | None = None) -> int:
                    "written beside its nearest label's texts)")
     p.add_argument("--examples-per-label", type=int, default=None, help="training texts shown per label when a "
                    "definition is written (default: the proposer's, 4)")
+    p.add_argument("--examples", choices=("first", "spread"), default=None, help="reflection.definition_examples: "
+                   "which training texts of a label are shown (default: the config's)")
+    p.add_argument("--task", default="banking-9", help="bundled classification task (the hand-written list is banking-9's)")
     p.add_argument("--line-samples", type=int, default=None, help="reflection.definition_samples: samples per "
                    "definition line, the consensus kept (default: the config's)")
     args = p.parse_args(argv)
     lik = args.likelihood
     # the code that runs is the code at the start (later commits during a long run must not be credited)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    task = get_task("banking-9")
+    task = get_task(args.task)
     rows: list[dict] = []
     started = time.monotonic()
     with start_embedded(args.model) as server:
@@ -153,12 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         system = task.make_system(lm)
         rows.append({"name": "seed", **score(system, system.seed_instruction, task, lik)})
         print(rows[-1], flush=True)
-        rows.append({"name": "hand-written", **score(system, HAND_WRITTEN, task, lik), "text": HAND_WRITTEN})
-        print(rows[-1], flush=True)
+        if args.task == "banking-9":
+            rows.append({"name": "hand-written", **score(system, HAND_WRITTEN, task, lik), "text": HAND_WRITTEN})
+            print(rows[-1], flush=True)
         first = task.train[0]
         failure = [ModuleRecord(system.module, {"input": first["text"]}, "", "wrong", 0.0, first["label"])]
         for sample in range(args.samples):
             config = ReflectionConfig(definition_contrast="nearest" if args.contrast else "none", define_unseen_labels=args.unseen,
+                                      **({"definition_examples": args.examples} if args.examples else {}),
                                       **({"definition_samples": args.line_samples} if args.line_samples else {}))
             proposer = EditProposer(lm, config, use_grammar=True, labels=list(system.labels) if args.unseen else None)
             if args.examples_per_label:
@@ -197,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
     print(summary)
     meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen, "line_samples": args.line_samples or ReflectionConfig().definition_samples,
-            "examples_per_label": args.examples_per_label,
+            "examples_per_label": args.examples_per_label, "task": args.task,
+            "examples": args.examples or ReflectionConfig().definition_examples,
             "wall_s": time.monotonic() - started,
             "commit": commit, "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out

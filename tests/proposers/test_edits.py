@@ -7,7 +7,7 @@ import random
 from gepetto import Candidate, Config, ModuleRecord, ReflectionConfig, optimize
 from gepetto.lm import ScriptedLM
 from gepetto.proposers.edits import DEFINITIONS_HEADER, EditProposer, join_sections, split_sections
-from gepetto.proposers.neighbours import nearest_labels
+from gepetto.proposers.neighbours import nearest_labels, spread_texts
 from gepetto.systems.metrics import LabelMetric
 from gepetto.systems.prompt_system import PromptSystem
 
@@ -589,3 +589,37 @@ def test_a_run_defines_a_declared_label_without_examples_unless_told_not_to() ->
     optimize(yes_no, [{"text": f"s{i}", "label": "no"} for i in range(6)], [{"text": "v", "label": "no"}], reflection_lm=lm,
              config=Config(max_rollouts=12, minibatch_size=3, reflection=ReflectionConfig(strategy="edits")))
     assert lm.calls and not any("Write a definition" in c.messages[-1]["content"] for c in lm.calls)  # verdicts are not labels
+
+
+def test_spread_texts_start_from_the_typical_text_and_cover_the_label() -> None:
+    texts = [
+        "Can I track my card?",
+        "Is there a tracking number for my card?",
+        "I would like to track the card you sent",
+        "It has been a week and I still do not have my card",
+        "How do I track my card?",
+    ]
+    picked = spread_texts(texts, 2)
+    assert "track" in picked[0].lower()  # the commonest kind of text comes first
+    assert picked[1] == "It has been a week and I still do not have my card"  # then the one least like it
+    assert spread_texts(texts, 2) == picked  # deterministic
+    assert spread_texts(texts[:2], 4) == texts[:2]  # fewer texts than asked for: all, in order
+    assert spread_texts(["a b", "a b", "c d"], 5) == ["a b", "c d"]  # repeats count once
+
+
+def test_definition_examples_spread_shows_the_texts_that_cover_the_label() -> None:
+    pairs = [("Can I track my card?", "card_arrival"), ("Is there a tracking number for my card?", "card_arrival"),
+             ("How do I track my card?", "card_arrival"), ("I would like to track the card you sent", "card_arrival"),
+             ("It has been a week and I still do not have my card", "card_arrival"),
+             ("I lost my card", "lost_or_stolen_card")]
+    shown = {}
+    for choice in ("first", "spread"):
+        lm = ScriptedLM(respond=filling_the_form("a general line about it"))
+        proposer = EditProposer(lm, ReflectionConfig(definition_examples=choice, demonstrations=False), labels=LABELS[:2])
+        proposer.examples_per_label = 4
+        proposer.prime(pairs)
+        proposer.propose(Candidate({"classify": "Classify."}), "classify",
+                         [rec("Can I track my card?", "card_arrival", "lost_or_stolen_card", 0.0)], rng=random.Random(0), iteration=1)
+        shown[choice] = next(c.messages[-1]["content"] for c in lm.calls if 'label is "card_arrival"' in c.messages[-1]["content"])
+    assert "still do not have my card" not in shown["first"]  # the first four all ask about tracking
+    assert "still do not have my card" in shown["spread"]

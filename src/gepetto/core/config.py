@@ -69,6 +69,13 @@ class ReflectionConfig(_Strict):
         "on banking-9 (README, 'Definition wording'): four sampled sets each, mean test 0.760 vs 0.735, higher for "
         "three of four samples; in three-seed runs at budget 300, test 0.750 (+6.0 over the seed) vs 0.743 (+4.3)",
     )
+    definition_examples: Literal["first", "spread"] = Field(
+        "first",
+        description="edits, classifiers: which of a label's known training texts are shown when its definition is "
+        "written. 'first': the first ones in training order; 'spread': the most typical one, then each time the one "
+        "least like those chosen (tf-idf words, in code; gepetto.proposers.neighbours.spread_texts), so the line "
+        "is written from the label's range rather than one corner of it",
+    )
     definition_samples: int = Field(
         1, ge=1, le=9,
         description="edits, classifiers: lines sampled per label for a complete definition set; with more than one, "

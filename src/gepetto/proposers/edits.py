@@ -56,7 +56,7 @@ from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.consensus import consensus_index
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
-from gepetto.proposers.neighbours import nearest_labels
+from gepetto.proposers.neighbours import nearest_labels, spread_texts
 from gepetto.systems.likelihood import paired_means
 from gepetto.systems.metrics import LabelMetric
 
@@ -614,6 +614,14 @@ class EditProposer:
             return "too-long"
         return None
 
+    def _examples_of(self, label: str) -> list[str]:
+        """The label's texts a definition is written from (``reflection.definition_examples``)."""
+        texts = self._memory.get(label, [])
+        if self.config.definition_examples == "spread":
+            corpus = [t for known in self._memory.values() for t in known]
+            return spread_texts(texts, self.examples_per_label, corpus)
+        return texts[: self.examples_per_label]
+
     def _plan(self, failure: ModuleRecord, labels: list[str] | None, rng: random.Random) -> tuple[str, str, str | None]:
         """("define", label, confused_with) for a classification error, else ("rule", "", None)."""
         if labels and failure.expected in labels:
@@ -640,7 +648,7 @@ class EditProposer:
             return _chat("\n".join(lines)), label, grammar
         if kind in ("define", "contrast"):
             assert labels is not None
-            examples = self._memory.get(label, [])[: self.examples_per_label]
+            examples = self._examples_of(label)
             lines = [
                 f"A model sorts texts into these labels: {', '.join(labels)}.",
                 f'Here are texts whose label is "{label}":',

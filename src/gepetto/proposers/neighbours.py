@@ -1,4 +1,5 @@
-"""Which label is each label's nearest neighbour, judged from the labels' training texts.
+"""Which label is each label's nearest neighbour, and which of a label's texts cover it,
+judged from the labels' training texts.
 
 Why: a definition written from one label's examples alone rarely says where the label ends
 (a hand-written list says "before any delay", "not a card payment"); shown the texts of the
@@ -52,3 +53,44 @@ def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     dot = sum(weight * b[word] for word, weight in a.items() if word in b)
     norm = math.sqrt(sum(w * w for w in a.values())) * math.sqrt(sum(w * w for w in b.values()))
     return dot / norm if norm else 0.0
+
+
+def spread_texts(texts: Sequence[str], k: int, corpus: Sequence[str] = ()) -> list[str]:
+    """``k`` of one label's ``texts`` that cover its range: the most typical text first (the
+    highest summed similarity to the others), then each time the text least like any chosen
+    so far (farthest first); ties go to the earlier text, so the choice is deterministic.
+
+    Why: a definition is written from a few texts, and the first few in training order can
+    all say the same thing (banking-9's first four ``card_arrival`` queries: three ask for a
+    tracking number, none says the card has not come), so the line describes one corner of
+    the label. Word weights are tf-idf with document frequencies over ``corpus`` (all known
+    texts; the label's own texts when empty), so a word every text uses weighs nothing.
+    """
+    unique = list(dict.fromkeys(texts))
+    if len(unique) <= k:
+        return unique
+    documents = list(corpus) or unique
+    frequency = Counter(w for doc in documents for w in set(_words(doc)))
+    n = len(documents)
+    bags = [{w: c * math.log((1 + n) / (1 + frequency[w])) for w, c in Counter(_words(t)).items()} for t in unique]
+    similarity = [[_cosine(a, b) for b in bags] for a in bags]
+    first = max(range(len(unique)), key=lambda i: (sum(similarity[i]) - similarity[i][i], -i))
+    chosen = [first]
+    while len(chosen) < k:
+        rest = [i for i in range(len(unique)) if i not in chosen]
+        chosen.append(min(rest, key=lambda i: (max(similarity[i][j] for j in chosen), i)))
+    return [unique[i] for i in chosen]
+
+
+# for coverage, words of state stay: "still", "yet", "not" are what set "my card has not come" apart from "track my card"
+_SPREAD_STOPWORDS = _STOPWORDS - {"not", "no", "yet", "still"}
+
+
+_SUFFIX = re.compile(r"(?:ing|ed|es|s|ly)$")
+
+
+def _words(text: str) -> list[str]:
+    """Content words with a crude stem that also joins "track" and "tracking" (the 6-letter
+    cut alone does not), negations spelled out."""
+    words = _WORD.findall(text.lower().replace("n't", " not"))
+    return [_SUFFIX.sub("", w)[:_STEM] if len(w) > 4 else w for w in words if w not in _SPREAD_STOPWORDS]

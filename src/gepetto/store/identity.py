@@ -30,7 +30,9 @@ from gepetto.store.serialize import dumps, to_jsonable
 STOPPING_FIELDS = frozenset({"max_rollouts", "max_iterations", "max_seconds", "patience", "target_score"})
 # Settings added after runs stopped recording the legacy fingerprint, as (section, name): at
 # their defaults they are left out of it, so such runs keep matching.
-LEGACY_UNKNOWN: tuple[tuple[str, str], ...] = (("reflection", "definition_wording"), ("reflection", "definition_samples"))
+LEGACY_UNKNOWN: tuple[tuple[str, str], ...] = (
+    ("reflection", "definition_wording"), ("reflection", "definition_samples"), ("reflection", "definition_examples"),
+)
 _RESOLVED = " (resolved)"  # suffix of a choice made from more than the config (see RunIdentity.of)
 _DATA_NAMES = {"train": "the training data", "val": "the validation data", "seed": "the seed candidate", "holdout": "the holdout data"}
 
