@@ -21,6 +21,9 @@ _STOPWORDS = frozenset(
     "a an the i my me to is it of and or in on for be was has have do does did can how why what when where "
     "this that with at not no yet still you your we our from by are am been will would could should".split()
 )
+# spread_texts keeps words of state: "still", "yet", "not" set "my card has not come" apart from "track my card"
+_SPREAD_STOPWORDS = _STOPWORDS - {"not", "no", "yet", "still"}
+_SUFFIX = re.compile(r"(?:ing|ed|es|s|ly)$")  # spread_texts' stem also joins "track" and "tracking"
 
 
 def nearest_labels(texts_by_label: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -70,9 +73,9 @@ def spread_texts(texts: Sequence[str], k: int, corpus: Sequence[str] = ()) -> li
     if len(unique) <= k:
         return unique
     documents = list(corpus) or unique
-    frequency = Counter(w for doc in documents for w in set(_words(doc)))
+    frequency = Counter(w for doc in documents for w in set(_coverage_words(doc)))
     n = len(documents)
-    bags = [{w: c * math.log((1 + n) / (1 + frequency[w])) for w, c in Counter(_words(t)).items()} for t in unique]
+    bags = [{w: c * math.log((1 + n) / (1 + frequency[w])) for w, c in Counter(_coverage_words(t)).items()} for t in unique]
     similarity = [[_cosine(a, b) for b in bags] for a in bags]
     first = max(range(len(unique)), key=lambda i: (sum(similarity[i]) - similarity[i][i], -i))
     chosen = [first]
@@ -82,14 +85,7 @@ def spread_texts(texts: Sequence[str], k: int, corpus: Sequence[str] = ()) -> li
     return [unique[i] for i in chosen]
 
 
-# for coverage, words of state stay: "still", "yet", "not" are what set "my card has not come" apart from "track my card"
-_SPREAD_STOPWORDS = _STOPWORDS - {"not", "no", "yet", "still"}
-
-
-_SUFFIX = re.compile(r"(?:ing|ed|es|s|ly)$")
-
-
-def _words(text: str) -> list[str]:
+def _coverage_words(text: str) -> list[str]:
     """Content words with a crude stem that also joins "track" and "tracking" (the 6-letter
     cut alone does not), negations spelled out."""
     words = _WORD.findall(text.lower().replace("n't", " not"))
