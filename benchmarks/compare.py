@@ -34,6 +34,8 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
                          line the consensus of five samples, not the first)
 * ``gepetto-spread``     (on request) gepetto with ``definition_examples: spread`` (definitions
                          written from texts that cover each label, not the first ones)
+* ``gepetto-distinct``   (on request) gepetto with ``definition_distinct: true`` (two labels
+                         whose new lines say the same thing get one of them written again)
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -76,12 +78,12 @@ from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
 OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
         "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast", "gepetto-seen-only",
-        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread")
+        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
 ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
                                        "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast",
-                                       "gepetto-seen-only", "gepetto-no-demos", "gepetto-consensus", "gepetto-spread")
+                                       "gepetto-seen-only", "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -106,7 +108,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
                                   definition_contrast="nearest" if name == "gepetto-unseen-contrast" else "none",
                                   demonstrations=name != "gepetto-no-demos",
                                   definition_samples=5 if name == "gepetto-consensus" else ReflectionConfig().definition_samples,
-                                  definition_examples="spread" if name == "gepetto-spread" else ReflectionConfig().definition_examples)
+                                  definition_examples="spread" if name == "gepetto-spread" else ReflectionConfig().definition_examples,
+                                  definition_distinct=True if name == "gepetto-distinct" else ReflectionConfig().definition_distinct)
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":
         settings["use_merge"] = False

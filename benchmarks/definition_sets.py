@@ -24,7 +24,8 @@ at random.
 defined from their names); ``--examples-per-label N`` shows N training texts per label
 (the proposer's default is 4); ``--line-samples K`` sets ``reflection.definition_samples``
 (each line the consensus of K samples; default: the config's); ``--examples spread``
-sets ``reflection.definition_examples``; ``--task`` another bundled classifier.
+sets ``reflection.definition_examples``; ``--distinct`` ``reflection.definition_distinct``; ``--task``
+another bundled classifier.
 
     python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast] [--unseen] [--line-samples 1]
 
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples", choices=("first", "spread"), default=None, help="reflection.definition_examples: "
                    "which training texts of a label are shown (default: the config's)")
     p.add_argument("--task", default="banking-9", help="bundled classification task (the hand-written list is banking-9's)")
+    p.add_argument("--distinct", action="store_true", help="reflection.definition_distinct: blurred pairs of lines "
+                   "told apart")
     p.add_argument("--line-samples", type=int, default=None, help="reflection.definition_samples: samples per "
                    "definition line, the consensus kept (default: the config's)")
     args = p.parse_args(argv)
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         for sample in range(args.samples):
             config = ReflectionConfig(definition_contrast="nearest" if args.contrast else "none", define_unseen_labels=args.unseen,
                                       **({"definition_examples": args.examples} if args.examples else {}),
+                                      definition_distinct=args.distinct,
                                       **({"definition_samples": args.line_samples} if args.line_samples else {}))
             proposer = EditProposer(lm, config, use_grammar=True, labels=list(system.labels) if args.unseen else None)
             if args.examples_per_label:
@@ -204,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen, "line_samples": args.line_samples or ReflectionConfig().definition_samples,
             "examples_per_label": args.examples_per_label, "task": args.task,
-            "examples": args.examples or ReflectionConfig().definition_examples,
+            "examples": args.examples or ReflectionConfig().definition_examples, "distinct": args.distinct,
             "wall_s": time.monotonic() - started,
             "commit": commit, "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out

@@ -76,6 +76,13 @@ class ReflectionConfig(_Strict):
         "least like those chosen (tf-idf words, in code; gepetto.proposers.neighbours.spread_texts), so the line "
         "is written from the label's range rather than one corner of it",
     )
+    definition_distinct: bool = Field(
+        False,
+        description="edits, classifiers: after a complete definition set is written, two labels whose lines share "
+        "most of their content words (in code; gepetto.proposers.distinct) are told apart: the line of the one with "
+        "fewer training texts is written again beside the other's texts and line, and kept when it shares less with "
+        "it. One reflection call per blurred pair, no rollouts",
+    )
     definition_samples: int = Field(
         1, ge=1, le=9,
         description="edits, classifiers: lines sampled per label for a complete definition set; with more than one, "

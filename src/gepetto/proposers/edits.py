@@ -54,6 +54,7 @@ from gepetto.lm.grammar import gbnf_literal
 from gepetto.proposers.arithmetic import NUMBER_TEXT, wrong_equation
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.consensus import consensus_index
+from gepetto.proposers.distinct import blurred_pairs, label_to_rewrite, line_words, overlap, shared_name_words
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
 from gepetto.proposers.neighbours import nearest_labels, spread_texts
@@ -376,6 +377,8 @@ class EditProposer:
                 definitions[label] = line
             elif label in previous:
                 definitions[label] = previous[label]
+        if self.config.definition_distinct:
+            self._separate_blurred(definitions, current, records[0], labels, iteration, known, attempts, set_number)
         if not definitions or definitions == previous:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
         new_text = join_sections(body, definitions, rules, example)
@@ -384,6 +387,41 @@ class EditProposer:
             attempts.append(Attempt(reason, new_text))
             return Proposal(module, None, tuple(attempts))
         return Proposal(module, new_text, tuple(attempts))
+
+    def _separate_blurred(
+        self, definitions: dict[str, str], current: str, failure: ModuleRecord, labels: list[str], iteration: int,
+        known: list[str], attempts: list[Attempt], set_number: int,
+    ) -> None:
+        """``reflection.definition_distinct``: where two labels' new lines say the same thing
+        (``gepetto.proposers.distinct``), write one of them again beside the other's texts and
+        line, asked to say what sets it apart; the new line replaces the old only when it
+        shares less with the other's line. Each label is written again at most once per set,
+        one reflection call each (re-asked like any line when refused), no rollouts.
+
+        Why: a small model writes each line from its own label's texts, so two labels about
+        the same topic get the same line ("Waiting for delivery of a new card." /
+        "Waiting for delivery of card"), and the task model then has nothing to tell them
+        apart by."""
+        ignore = shared_name_words(labels)
+        rewritten: set[str] = set()
+        for pair in blurred_pairs(definitions, labels):
+            label = label_to_rewrite(pair, self._memory)
+            partner = pair[0] if label == pair[1] else pair[1]
+            if label in rewritten or partner in rewritten:
+                continue  # the partner's line changed already; the pair may no longer be blurred
+            rewritten.add(label)
+            kind = "distinct" if self._memory.get(label) else "distinct-name"
+            request = self._messages((kind, label, partner), current, failure, labels, partner_line=definitions[partner])
+            number = labels.index(label)
+            line = self._define_one(request, iteration, _DISTINCT_OFFSET + number, current, known, attempts, set_number)
+            if line is None:
+                continue
+            before = overlap(line_words(definitions[label], ignore), line_words(definitions[partner], ignore))
+            after = overlap(line_words(line, ignore), line_words(definitions[partner], ignore))
+            if after < before:
+                definitions[label] = line
+            else:
+                attempts.append(Attempt("still-blurred", line, None))
 
     def _define_one(
         self, request: tuple[list[dict[str, str]], str, str | None], iteration: int, number: int,
@@ -631,9 +669,32 @@ class EditProposer:
         return ("rule", "", None)
 
     def _messages(
-        self, plan: tuple[str, str, str | None], current: str, failure: ModuleRecord, labels: list[str] | None
+        self, plan: tuple[str, str, str | None], current: str, failure: ModuleRecord, labels: list[str] | None,
+        partner_line: str = "",
     ) -> tuple[list[dict[str, str]], str, str | None]:
         kind, label, confused = plan
+        if kind in ("distinct", "distinct-name"):
+            assert labels is not None and confused is not None
+            lines = [f"A model sorts texts into these labels: {', '.join(labels)}."]
+            if kind == "distinct":
+                lines.append(f'Here are texts whose label is "{label}":')
+                lines += [f"- {_short(t)}" for t in self._examples_of(label)]
+            else:
+                lines.append(f'No example of "{label}" is at hand.')
+            others = self._memory.get(confused, [])[:3]
+            if others:
+                lines.append(f'Texts whose label is "{confused}":')
+                lines += [f"- {_short(t)}" for t in others]
+            lines += [
+                f'"{confused}" is defined as: {partner_line}',
+                f'Write a definition of "{label}" in at most {self.max_words} words'
+                + (" from what its name says" if kind == "distinct-name" else "")
+                + f' that says what sets it apart from "{confused}"; do not repeat that definition and do not quote the texts.',
+                "Reply in this form:",
+                f"{label}: <definition>",
+            ]
+            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
+            return _chat("\n".join(lines)), label, grammar
         if kind == "name":
             assert labels is not None
             lines = [
@@ -707,6 +768,7 @@ class EditProposer:
 # + set number (of a likelihood choice) * _SET_STRIDE + iteration * 100_000 + resample * 1000 + label number
 _SET_SAMPLES = 1 << 40
 _SET_STRIDE = 1 << 36
+_DISTINCT_OFFSET = 500  # + the label's place: line numbers of definition_distinct's second asks (labels < 500)
 _LINE_SAMPLE_STRIDE = 10_000  # + sample * this: the samples of one label's line (definition_samples <= 9)
 _WORKED_SAMPLES = 1 << 34  # sample indices of worked-example asks: + iteration * 100 + attempt
 _WORKED_TRIES = 3  # worked examples asked for per module at most (each refused by the gate costs a minibatch)
