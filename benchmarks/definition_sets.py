@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", default="banking-9", help="bundled classification task (the hand-written list is banking-9's)")
     p.add_argument("--distinct", action="store_true", help="reflection.definition_distinct: blurred pairs of lines "
                    "told apart")
+    p.add_argument("--pair-distinct", action="store_true", help="score each set as written and again after "
+                   "definition_distinct's step (the same set, only its blurred lines written again)")
     p.add_argument("--line-samples", type=int, default=None, help="reflection.definition_samples: samples per "
                    "definition line, the consensus kept (default: the config's)")
     args = p.parse_args(argv)
@@ -182,10 +184,23 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 rows.append({"name": f"set {sample}", **score(system, proposal.text, task, lik), "text": proposal.text})
             print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
-    sets = [r for r in rows if r["name"].startswith("set") and "test" in r]
+            if args.pair_distinct and proposal.text is not None:
+                separated, asks = proposer.separate_blurred(system.module, proposal.text, failure[0], iteration=1 + sample)
+                row = {"name": f"set {sample} distinct", "asks": [[a.refusal, a.reply] for a in asks]}
+                if separated != proposal.text:
+                    row.update(score(system, separated, task, lik))
+                else:
+                    row.update({k: rows[-1][k] for k in rows[-1] if k not in ("name", "text")})
+                rows.append({**row, "text": separated})
+                print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
+    sets = [r for r in rows if r["name"].startswith("set") and not r["name"].endswith("distinct") and "test" in r]
     summary: dict = {}
+    paired = [r for r in rows if r["name"].endswith("distinct") and "test" in r]
     if sets:
         tests = [r["test"] for r in sets]
+        if paired:
+            summary_paired = {"distinct_test_mean": statistics.fmean(r["test"] for r in paired),
+                              "distinct_sets_changed": sum(1 for r in paired if any(a[0] is None for a in r["asks"]))}
         summary = {"sets": len(sets), "test_mean": statistics.fmean(tests), "test_min": min(tests), "test_max": max(tests),
                    "test_of_best_val": max(sets, key=lambda r: (r["val"], -sets.index(r)))["test"]}
         if len(sets) > 2:
@@ -195,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                     summary[f"{key}_test_rank_corr"] = statistics.correlation(ranks([r[key] for r in sets]), ranks(tests))
         if lik and len(sets) >= args.choose:
             summary.update(selection_rules(sets, args.choose))
+        if paired:
+            summary.update(summary_paired)
     print()
     logp_head = " train logp | val logp | test logp |" if lik else ""
     print("| instruction | train (30) | val (30) | test (100) |" + logp_head)
@@ -208,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen, "line_samples": args.line_samples or ReflectionConfig().definition_samples,
             "examples_per_label": args.examples_per_label, "task": args.task,
-            "examples": args.examples or ReflectionConfig().definition_examples, "distinct": args.distinct,
+            "examples": args.examples or ReflectionConfig().definition_examples, "distinct": args.distinct, "pair_distinct": args.pair_distinct,
             "wall_s": time.monotonic() - started,
             "commit": commit, "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out

@@ -104,3 +104,18 @@ def test_a_second_line_as_blurred_as_the_first_is_not_kept_and_the_setting_is_of
     assert _first_set(plain)["card_delivery_estimate"] == "waiting for delivery of the card"
     assert not any("sets it apart" in c.messages[-1]["content"] for c in lm.calls)
     assert ReflectionConfig().definition_distinct is False
+
+
+def test_the_step_alone_separates_a_set_written_without_it() -> None:
+    proposer, lm = _proposer(blurring_writer, distinct=False)
+    proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify",
+                                [rec(PAIRS[0][0], "card_arrival", "card_delivery_estimate", 0.0)], rng=random.Random(0), iteration=1)
+    assert proposal.text is not None
+    separated, asks = proposer.separate_blurred("classify", proposal.text, rec(PAIRS[0][0], "card_arrival", "x", 0.0), iteration=1)
+    body, definitions, _ = split_sections(separated)
+    assert body == "Classify."
+    assert definitions["card_delivery_estimate"] == "asks how long delivery usually takes, before any delay"
+    assert definitions["card_arrival"] == "waiting for delivery of a new card"
+    assert len(asks) == 2 and all(a.refusal is None for a in asks)
+    unchanged, none = proposer.separate_blurred("classify", separated, rec(PAIRS[0][0], "card_arrival", "x", 0.0), iteration=2)
+    assert unchanged == separated and none == []  # nothing blurred left: no ask

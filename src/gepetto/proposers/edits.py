@@ -388,6 +388,20 @@ class EditProposer:
             return Proposal(module, None, tuple(attempts))
         return Proposal(module, new_text, tuple(attempts))
 
+    def separate_blurred(self, module: str, text: str, failure: ModuleRecord, iteration: int) -> tuple[str, list[Attempt]]:
+        """``definition_distinct``'s step alone on ``text``, an instruction with a definition
+        section (after a proposal for ``module``, whose memory it uses): the new text and the
+        asks it made. For measurements that score one set with and without the step."""
+        body, definitions, rules = split_sections(text)
+        if module not in self._memories:
+            self._memories[module] = {k: list(v) for k, v in self._primed.items()}
+        self._memory = self._memories[module]
+        attempts: list[Attempt] = []
+        known = [t for texts in self._memory.values() for t in texts]
+        labels = list(self.labels) if self.labels is not None else list(definitions)
+        self._separate_blurred(definitions, text, failure, labels, iteration, known, attempts, 0)
+        return join_sections(body, definitions, rules), attempts
+
     def _separate_blurred(
         self, definitions: dict[str, str], current: str, failure: ModuleRecord, labels: list[str], iteration: int,
         known: list[str], attempts: list[Attempt], set_number: int,
