@@ -74,14 +74,16 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: which of a label's known training texts are shown when its definition is "
         "written. 'first': the first ones in training order; 'spread': the most typical one, then each time the one "
         "least like those chosen (tf-idf words, in code; gepetto.proposers.neighbours.spread_texts), so the line "
-        "is written from the label's range rather than one corner of it",
+        "is written from the label's range rather than one corner of it. Measured with the 1.5B on banking-9 (README, "
+        "'Spread examples and distinct lines'): three-seed runs at budget 300, test 0.730 vs the default's 0.733",
     )
     definition_distinct: bool = Field(
         False,
         description="edits, classifiers: after a complete definition set is written, two labels whose lines share "
         "most of their content words (in code; gepetto.proposers.distinct) are told apart: the line of the one with "
         "fewer training texts is written again beside the other's texts and line, and kept when it shares less with "
-        "it. One reflection call per blurred pair, no rollouts",
+        "it. One reflection call per blurred pair, no rollouts. Measured with the 1.5B on banking-9 (README, 'Spread "
+        "examples and distinct lines'): on six sets scored with and without the step, test 0.763 vs 0.762",
     )
     definition_samples: int = Field(
         1, ge=1, le=9,
