@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
             if args.pair_distinct and proposal.text is not None:
                 separated, asks = proposer.separate_blurred(system.module, proposal.text, failure[0], iteration=1 + sample)
-                row = {"name": f"set {sample} distinct", "asks": [[a.refusal, a.reply] for a in asks]}
+                row = {"name": f"set {sample} distinct", "asks": [[a.refusal, a.reply] for a in asks],
+                       "changed": separated != proposal.text}
                 if separated != proposal.text:
                     row.update(score(system, separated, task, lik))
                 else:
@@ -198,9 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     paired = [r for r in rows if r["name"].endswith("distinct") and "test" in r]
     if sets:
         tests = [r["test"] for r in sets]
-        if paired:
-            summary_paired = {"distinct_test_mean": statistics.fmean(r["test"] for r in paired),
-                              "distinct_sets_changed": sum(1 for r in paired if any(a[0] is None for a in r["asks"]))}
         summary = {"sets": len(sets), "test_mean": statistics.fmean(tests), "test_min": min(tests), "test_max": max(tests),
                    "test_of_best_val": max(sets, key=lambda r: (r["val"], -sets.index(r)))["test"]}
         if len(sets) > 2:
@@ -211,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         if lik and len(sets) >= args.choose:
             summary.update(selection_rules(sets, args.choose))
         if paired:
-            summary.update(summary_paired)
+            summary["distinct_test_mean"] = statistics.fmean(r["test"] for r in paired)
+            summary["distinct_sets_changed"] = sum(1 for r in paired if r["changed"])
     print()
     logp_head = " train logp | val logp | test logp |" if lik else ""
     print("| instruction | train (30) | val (30) | test (100) |" + logp_head)

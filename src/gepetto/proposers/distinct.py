@@ -46,8 +46,10 @@ def shared_name_words(labels: Sequence[str]) -> frozenset[str]:
     return frozenset(w for w, c in counts.items() if 2 * c > len(labels))
 
 
-def overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    """Shared words over the shorter line's words (0 when either has none)."""
+def overlap_coefficient(a: frozenset[str], b: frozenset[str]) -> float:
+    """Shared words over the shorter line's words (0 when either has none); not the Jaccard
+    similarity of ``gepetto.proposers.consensus.overlap``: a short line copied inside a long
+    one counts as fully shared."""
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
@@ -69,7 +71,7 @@ def blurred_pairs(
     for i, a in enumerate(order):
         for b in order[i + 1 :]:
             common = words[a] & words[b]
-            score = overlap(words[a], words[b])
+            score = overlap_coefficient(words[a], words[b])
             if len(common) >= min_shared and score >= min_overlap:
                 pairs.append((-score, len(pairs), (a, b)))
     return [pair for _, _, pair in sorted(pairs)]

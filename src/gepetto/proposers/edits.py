@@ -54,7 +54,7 @@ from gepetto.lm.grammar import gbnf_literal
 from gepetto.proposers.arithmetic import NUMBER_TEXT, wrong_equation
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.consensus import consensus_index
-from gepetto.proposers.distinct import blurred_pairs, label_to_rewrite, line_words, overlap, shared_name_words
+from gepetto.proposers.distinct import blurred_pairs, label_to_rewrite, line_words, overlap_coefficient, shared_name_words
 from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
 from gepetto.proposers.neighbours import nearest_labels, spread_texts
@@ -227,9 +227,7 @@ class EditProposer:
         rng: random.Random,
         iteration: int,
     ) -> Proposal:
-        if module not in self._memories:
-            self._memories[module] = {k: list(v) for k, v in self._primed.items()}
-        self._memory = self._memories[module]
+        self._use_memory(module)
         self._remember(records)
         current = candidate[module]
         failures = [r for r in records if r.score is None or r.score < self.perfect_score]
@@ -359,7 +357,7 @@ class EditProposer:
         (a later set must not lose a label the parent defined)."""
         definitions: dict[str, str] = {}
         attempts: list[Attempt] = []
-        known = [t for texts in self._memory.values() for t in texts]
+        known = self._known_texts()
         neighbours = nearest_labels({lab: self._memory.get(lab, []) for lab in labels}) if self.config.definition_contrast == "nearest" else {}
         for number, label in enumerate(labels):
             plan: tuple[str, str, str | None] | None = None
@@ -393,11 +391,9 @@ class EditProposer:
         section (after a proposal for ``module``, whose memory it uses): the new text and the
         asks it made. For measurements that score one set with and without the step."""
         body, definitions, rules = split_sections(text)
-        if module not in self._memories:
-            self._memories[module] = {k: list(v) for k, v in self._primed.items()}
-        self._memory = self._memories[module]
+        self._use_memory(module)
         attempts: list[Attempt] = []
-        known = [t for texts in self._memory.values() for t in texts]
+        known = self._known_texts()
         labels = list(self.labels) if self.labels is not None else list(definitions)
         self._separate_blurred(definitions, text, failure, labels, iteration, known, attempts, 0)
         return join_sections(body, definitions, rules), attempts
@@ -430,9 +426,9 @@ class EditProposer:
             line = self._define_one(request, iteration, _DISTINCT_OFFSET + number, current, known, attempts, set_number)
             if line is None:
                 continue
-            before = overlap(line_words(definitions[label], ignore), line_words(definitions[partner], ignore))
-            after = overlap(line_words(line, ignore), line_words(definitions[partner], ignore))
-            if after < before:
+            partner_words = line_words(definitions[partner], ignore)
+            before = overlap_coefficient(line_words(definitions[label], ignore), partner_words)
+            if overlap_coefficient(line_words(line, ignore), partner_words) < before:
                 definitions[label] = line
             else:
                 attempts.append(Attempt("still-blurred", line, None))
@@ -626,9 +622,19 @@ class EditProposer:
                 break
         return Proposal(module, None, tuple(attempts))
 
+    def _use_memory(self, module: str) -> None:
+        """Make ``module``'s memory of labelled inputs the current one (primed on first use)."""
+        if module not in self._memories:
+            self._memories[module] = {k: list(v) for k, v in self._primed.items()}
+        self._memory = self._memories[module]
+
+    def _known_texts(self) -> list[str]:
+        """Every input text in the current module's memory, label by label."""
+        return [t for texts in self._memory.values() for t in texts]
+
     def _known_inputs(self, records: Sequence[ModuleRecord]) -> list[str]:
         """Training inputs a proposal must not copy: the minibatch's and the memory's."""
-        return [_input_text(r) for r in records] + [t for texts in self._memory.values() for t in texts]
+        return [_input_text(r) for r in records] + self._known_texts()
 
     def _description_examples(self, records: Sequence[ModuleRecord]) -> list[tuple[str, str]]:
         """Up to ``2 * examples_per_label`` solved examples, the minibatch's first, then
@@ -670,8 +676,7 @@ class EditProposer:
         """The label's texts a definition is written from (``reflection.definition_examples``)."""
         texts = self._memory.get(label, [])
         if self.config.definition_examples == "spread":
-            corpus = [t for known in self._memory.values() for t in known]
-            return spread_texts(texts, self.examples_per_label, corpus)
+            return spread_texts(texts, self.examples_per_label, self._known_texts())
         return texts[: self.examples_per_label]
 
     def _plan(self, failure: ModuleRecord, labels: list[str] | None, rng: random.Random) -> tuple[str, str, str | None]:
@@ -707,7 +712,7 @@ class EditProposer:
                 "Reply in this form:",
                 f"{label}: <definition>",
             ]
-            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
+            grammar = _line_grammar(label)
             return _chat("\n".join(lines)), label, grammar
         if kind == "name":
             assert labels is not None
@@ -719,7 +724,7 @@ class EditProposer:
                 "Reply in this form:",
                 f"{label}: <definition>",
             ]
-            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
+            grammar = _line_grammar(label)
             return _chat("\n".join(lines)), label, grammar
         if kind in ("define", "contrast"):
             assert labels is not None
@@ -754,7 +759,7 @@ class EditProposer:
             if not situation:
                 lines.append("Describe in general what such texts ask about; do not quote the texts.")
             lines += ["Reply in this form:", f"{label}: <{'situation' if situation else 'definition'}>"]
-            grammar = f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
+            grammar = _line_grammar(label)
             return _chat("\n".join(lines)), label, grammar
         lines = [
             "A model follows this instruction:",
@@ -801,6 +806,11 @@ def _meaningless_labels(labels: Sequence[str]) -> bool:
         return bool(_OPTION_LETTER.match(text)) or text in _CLOSED_WORDS or text.replace(".", "", 1).lstrip("-").isdigit()
 
     return all(plain(label) for label in labels)
+
+
+def _line_grammar(label: str) -> str:
+    """GBNF for one definition line: ``<label>: `` and 10 to 200 characters on one line."""
+    return f"root ::= {gbnf_literal(label + ': ')} [^\\n]{{10,200}}"
 
 
 def _chat(user: str, system: str = EDIT_SYSTEM_PROMPT) -> list[dict[str, str]]:
