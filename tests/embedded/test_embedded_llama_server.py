@@ -13,10 +13,12 @@ from embedded_helpers import make_executable_script
 
 from gepetto.lm.embedded import llama_server
 from gepetto.lm.embedded.llama_server import (
+    CMAKE_FLAGS,
     LLAMA_CPP_PYTHON_VERSION,
     BuildError,
     build_key,
     cached_llama_server_path,
+    cmake_flags,
     ensure_llama_server,
 )
 
@@ -64,6 +66,17 @@ def test_build_key_names_version_platform_and_cpu():
     assert key.startswith(f"llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}-")
     assert key == build_key()  # stable
     assert len(key.rsplit("-", 1)[1]) == 10
+
+
+def test_amx_cpus_build_without_amx_kernels():
+    """ggml's AMX kernels crash llama-server on AMX KVM guests: such builds turn them off."""
+    amx = "avx2 avx512f avx512_vnni amx_bf16 amx_int8 amx_tile"
+    flags = cmake_flags(amx, "x86_64")
+    assert "-DGGML_NATIVE=ON" in flags
+    for lang in ("C", "CXX"):
+        assert f"-DCMAKE_{lang}_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" in flags
+    assert cmake_flags("avx2 avx512f avx512_vnni", "x86_64") == CMAKE_FLAGS  # no AMX: the build as before
+    assert cmake_flags("fp asimd amx_int8", "aarch64") == CMAKE_FLAGS  # gcc on ARM knows no -mno-amx-*
 
 
 def test_env_override_is_used_as_is(tmp_path, monkeypatch):

@@ -48,6 +48,7 @@ __all__ = [
     "BuildError",
     "build_key",
     "build_llama_server",
+    "cmake_flags",
     "cached_llama_server_path",
     "ensure_llama_server",
 ]
@@ -85,19 +86,47 @@ class BuildError(EmbeddedError):
 # --------------------------------------------------------------------------- keys/paths
 
 
-def _cpu_tag() -> str:
-    """A short fingerprint of the CPU features the native build depends on."""
-    flags = ""
+def _cpu_flags() -> str:
+    """The CPU feature flags of this machine, sorted (empty where /proc/cpuinfo is missing)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.startswith(("flags", "Features")):  # x86 / arm
-                    flags = " ".join(sorted(line.split(":", 1)[1].split()))
-                    break
+                    return " ".join(sorted(line.split(":", 1)[1].split()))
     except OSError:
         pass
-    if not flags:
-        flags = platform.processor() or platform.machine()
+    return ""
+
+
+AMX_OFF_FLAGS = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
+"""Compiler flags that keep ggml's AMX kernels out of a ``-march=native`` build.
+
+On a KVM guest with Sapphire Rapids AMX (seen 2026-12-04, the llama.cpp of
+llama-cpp-python 0.3.36) the AMX matrix kernels crash llama-server with SIGSEGV on its
+first decode (``ggml_backend_amx_mul_mat``), for the 0.5B and the 1.5B alike. Without
+them ggml uses its AVX-512 kernels, which run there."""
+
+
+def _disables_amx(cpu_flags: str, machine: str) -> bool:
+    return machine.lower() in ("x86_64", "amd64") and "amx_int8" in cpu_flags.split()
+
+
+def cmake_flags(cpu_flags: str | None = None, machine: str | None = None) -> tuple[str, ...]:
+    """The CMake configure flags for a build on this machine (or on the one described)."""
+    cpu_flags = _cpu_flags() if cpu_flags is None else cpu_flags
+    machine = platform.machine() if machine is None else machine
+    if not _disables_amx(cpu_flags, machine):
+        return CMAKE_FLAGS
+    extra = " ".join(AMX_OFF_FLAGS)
+    return (*CMAKE_FLAGS, f"-DCMAKE_C_FLAGS={extra}", f"-DCMAKE_CXX_FLAGS={extra}")
+
+
+def _cpu_tag() -> str:
+    """A short fingerprint of the CPU features the native build depends on, and of the
+    build recipe where it differs by CPU (a binary built with AMX must not be reused)."""
+    flags = _cpu_flags() or platform.processor() or platform.machine()
+    if _disables_amx(flags, platform.machine()):
+        flags += " |no-amx"
     return hashlib.sha256(flags.encode()).hexdigest()[:10]
 
 
@@ -189,7 +218,7 @@ def build_llama_server(
         info = {
             "llama_cpp_python": LLAMA_CPP_PYTHON_VERSION,
             "key": key,
-            "cmake_flags": list(CMAKE_FLAGS),
+            "cmake_flags": list(cmake_flags()),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "build_seconds": round(time.monotonic() - t0, 1),
             "version": builder.version_text,
@@ -250,7 +279,7 @@ class _Builder:
                 "-G",
                 "Ninja",
                 f"-DCMAKE_MAKE_PROGRAM={ninja}",
-                *CMAKE_FLAGS,
+                *cmake_flags(),
             ]
             if run_logged(configure, log) != 0:
                 # A stale cache from another generator/source: start the build dir over.
