@@ -36,6 +36,8 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
                          written from texts that cover each label, not the first ones)
 * ``gepetto-distinct``   (on request) gepetto with ``definition_distinct: true`` (two labels
                          whose new lines say the same thing get one of them written again)
+* ``gepetto-name``       (on request) gepetto with ``unseen_definition: name`` (a label no
+                         training example shows gets its own name as its line, not a guess)
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -78,7 +80,7 @@ from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
 OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
         "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast", "gepetto-seen-only",
-        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct")
+        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct", "gepetto-name")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
 ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
@@ -109,7 +111,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
                                   demonstrations=name != "gepetto-no-demos",
                                   definition_samples=5 if name == "gepetto-consensus" else ReflectionConfig().definition_samples,
                                   definition_examples="spread" if name == "gepetto-spread" else ReflectionConfig().definition_examples,
-                                  definition_distinct=True if name == "gepetto-distinct" else ReflectionConfig().definition_distinct)
+                                  definition_distinct=True if name == "gepetto-distinct" else ReflectionConfig().definition_distinct,
+                                  unseen_definition="name" if name == "gepetto-name" else ReflectionConfig().unseen_definition)
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":
         settings["use_merge"] = False

@@ -52,7 +52,7 @@ from gepetto.core.candidate import Candidate  # noqa: E402
 from gepetto.core.config import ReflectionConfig  # noqa: E402
 from gepetto.lm import make_lm  # noqa: E402
 from gepetto.lm.embedded import start_embedded  # noqa: E402
-from gepetto.proposers.edits import EditProposer  # noqa: E402
+from gepetto.proposers.edits import EditProposer, join_sections, name_line, split_sections  # noqa: E402
 from gepetto.systems.adapter import ModuleRecord, mean_score  # noqa: E402
 from gepetto.systems.likelihood import answer_logprobs, mean_logprob  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
@@ -87,6 +87,14 @@ def score(system, text: str, task, likelihood: bool = False) -> dict[str, float]
         n_train, n_val = len(task.train), len(task.val)
         out["trainval_logp"] = (out["train_logp"] * n_train + out["val_logp"] * n_val) / (n_train + n_val)
     return out
+
+
+def with_name_lines(text: str, seen: set[str]) -> str:
+    """``text`` with each definition line of a label outside ``seen`` (no training text)
+    replaced by the label's name, as ``reflection.unseen_definition: name`` writes it."""
+    body, definitions, rules = split_sections(text)
+    named = {label: (line if label in seen else name_line(label)) for label, line in definitions.items()}
+    return join_sections(body, named, rules)
 
 
 def _finite(value: float) -> float:
@@ -148,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                    "told apart")
     p.add_argument("--pair-distinct", action="store_true", help="score each set as written and again after "
                    "definition_distinct's step (the same set, only its blurred lines written again)")
+    p.add_argument("--pair-name", action="store_true", help="with --unseen: score each set as written and again with "
+                   "the lines of labels no training text shows replaced by their names (reflection.unseen_definition: name)")
     p.add_argument("--line-samples", type=int, default=None, help="reflection.definition_samples: samples per "
                    "definition line, the consensus kept (default: the config's)")
     args = p.parse_args(argv)
@@ -184,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 rows.append({"name": f"set {sample}", **score(system, proposal.text, task, lik), "text": proposal.text})
             print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
+            if args.pair_name and proposal.text is not None:
+                named = with_name_lines(proposal.text, {ex["label"] for ex in task.train})
+                row = {"name": f"set {sample} name", "changed": named != proposal.text}
+                row.update(score(system, named, task, lik) if named != proposal.text
+                           else {k: rows[-1][k] for k in rows[-1] if k not in ("name", "text")})
+                rows.append({**row, "text": named})
+                print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
             if args.pair_distinct and proposal.text is not None:
                 separated, asks = proposer.separate_blurred(system.module, proposal.text, failure[0], iteration=1 + sample)
                 row = {"name": f"set {sample} distinct", "asks": [[a.refusal, a.reply] for a in asks],
@@ -194,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                     row.update({k: rows[-1][k] for k in rows[-1] if k not in ("name", "text")})
                 rows.append({**row, "text": separated})
                 print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
-    sets = [r for r in rows if r["name"].startswith("set") and not r["name"].endswith("distinct") and "test" in r]
+    sets = [r for r in rows if r["name"].startswith("set") and not r["name"].endswith(("distinct", "name")) and "test" in r]
     summary: dict = {}
     paired = [r for r in rows if r["name"].endswith("distinct") and "test" in r]
+    named = [r for r in rows if r["name"].endswith(" name") and "test" in r]
     if sets:
         tests = [r["test"] for r in sets]
         summary = {"sets": len(sets), "test_mean": statistics.fmean(tests), "test_min": min(tests), "test_max": max(tests),
@@ -211,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         if paired:
             summary["distinct_test_mean"] = statistics.fmean(r["test"] for r in paired)
             summary["distinct_sets_changed"] = sum(1 for r in paired if r["changed"])
+        if named:
+            summary["name_test_mean"] = statistics.fmean(r["test"] for r in named)
+            summary["name_sets_changed"] = sum(1 for r in named if r["changed"])
     print()
     logp_head = " train logp | val logp | test logp |" if lik else ""
     print("| instruction | train (30) | val (30) | test (100) |" + logp_head)
@@ -224,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen, "line_samples": args.line_samples or ReflectionConfig().definition_samples,
             "examples_per_label": args.examples_per_label, "task": args.task,
-            "examples": args.examples or ReflectionConfig().definition_examples, "distinct": args.distinct, "pair_distinct": args.pair_distinct,
+            "examples": args.examples or ReflectionConfig().definition_examples, "distinct": args.distinct, "pair_distinct": args.pair_distinct, "pair_name": args.pair_name,
             "wall_s": time.monotonic() - started,
             "commit": commit, "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out

@@ -110,6 +110,8 @@ def test_sets_variants_write_three_definition_sets() -> None:
     assert compare.our_config("gepetto-unseen-contrast", 100, 0).reflection.definition_contrast == "nearest"
     assert compare.our_config("gepetto", 100, 0).reflection.define_unseen_labels  # the default
     assert not compare.our_config("gepetto-seen-only", 100, 0).reflection.define_unseen_labels
+    assert compare.our_config("gepetto-name", 100, 0).reflection.unseen_definition == "name"
+    assert compare.our_config("gepetto", 100, 0).reflection.unseen_definition == "model"  # the default
 
 
 def test_task_options_are_parsed_for_every_optimizer() -> None:

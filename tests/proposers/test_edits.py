@@ -6,7 +6,7 @@ import random
 
 from gepetto import Candidate, Config, ModuleRecord, ReflectionConfig, optimize
 from gepetto.lm import ScriptedLM
-from gepetto.proposers.edits import DEFINITIONS_HEADER, EditProposer, join_sections, split_sections
+from gepetto.proposers.edits import DEFINITIONS_HEADER, EditProposer, join_sections, name_line, split_sections
 from gepetto.proposers.neighbours import nearest_labels, spread_texts
 from gepetto.systems.metrics import LabelMetric
 from gepetto.systems.prompt_system import PromptSystem
@@ -553,6 +553,21 @@ def test_unseen_labels_are_defined_from_their_names_unless_switched_off() -> Non
     text = default.propose(Candidate({"classify": "Classify."}), "classify",
                            [rec("my card has not arrived", "card_arrival", "card_swallowed", 0.0)], rng=random.Random(0), iteration=1).text
     assert list(split_sections(text or "")[1]) == ["card_arrival"]
+
+
+def test_unseen_definition_name_writes_the_labels_name_without_asking() -> None:
+    lm = ScriptedLM(respond=filling_the_form("a general line about it"))
+    labels = ["card_arrival", "card_swallowed", "top-up failed"]
+    proposer = EditProposer(lm, ReflectionConfig(unseen_definition="name"), labels=labels)
+    proposer.prime([("my card has not arrived", "card_arrival"), ("where is my card", "card_arrival")])
+    proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify",
+                                [rec("my card has not arrived", "card_arrival", "card_swallowed", 0.0)], rng=random.Random(0), iteration=1)
+    definitions = split_sections(proposal.text or "")[1]
+    assert definitions == {"card_arrival": "a general line about it", "card_swallowed": "card swallowed",
+                           "top-up failed": "top up failed"}
+    assert len(lm.calls) == 1  # only the label with training texts cost a reflection call
+    assert all("No example of" not in call.messages[-1]["content"] for call in lm.calls)
+    assert name_line("  lost_or_stolen_card ") == "lost or stolen card"
 
 
 def test_banking_names_its_labels_so_unseen_ones_can_be_defined() -> None:

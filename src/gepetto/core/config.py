@@ -100,6 +100,13 @@ class ReflectionConfig(_Strict):
         "set also the labels no training example shows, from the label's name. false: only the labels the "
         "training examples show (the behaviour before; measured in the README)",
     )
+    unseen_definition: Literal["model", "name"] = Field(
+        "model",
+        description="with define_unseen_labels: how a label no training example shows is defined. 'model': the "
+        "reflection LM writes a line from the label's name; 'name': code writes the name itself as the line "
+        "(card_swallowed -> 'card swallowed'), no reflection call. Why 'name' exists: a small model's line from a name "
+        "alone adds what it guesses ('a card accidentally swallowed by a person'), which the task model then follows",
+    )
     demonstrations: bool = Field(
         True,
         description="edits: propose a demonstrations section built from training examples, appended last. A "

@@ -99,6 +99,12 @@ def split_sections(text: str) -> tuple[str, dict[str, str], list[str]]:
     return "\n".join(body_lines).rstrip(), definitions, rules
 
 
+def name_line(label: str) -> str:
+    """A label's name as its definition line (``reflection.unseen_definition: name``): the
+    words of the name, separators as spaces, nothing added."""
+    return " ".join(re.split(r"[_\-\s]+", label.strip())).strip() or label
+
+
 def join_sections(body: str, definitions: dict[str, str], rules: list[str], example: str = "") -> str:
     """The inverse of :func:`split_sections` (with :func:`split_example`'s block last)."""
     parts = [body.rstrip()]
@@ -368,7 +374,9 @@ class EditProposer:
                 # a declared label no training example shows (without a declared list, such labels are unknown)
                 plan = ("name", label, None)
             line = None
-            if plan is not None:
+            if plan is not None and plan[0] == "name" and self.config.unseen_definition == "name":
+                line = name_line(label)
+            elif plan is not None:
                 request = self._messages(plan, current, records[0], labels)
                 line = self._define_one(request, iteration, number, current, known, attempts, set_number)
             if line is not None:
