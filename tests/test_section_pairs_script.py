@@ -1,0 +1,56 @@
+"""benchmarks/section_pairs.py's reading of stored runs and its pull count (scripted LM, no server)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from gepetto.lm.callable_lm import CallableLM
+from gepetto.systems.prompt_system import PromptSystem
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("section_pairs", ROOT / "benchmarks" / "section_pairs.py")
+section_pairs = importlib.util.module_from_spec(spec)
+sys.modules["section_pairs"] = section_pairs
+spec.loader.exec_module(section_pairs)  # type: ignore[union-attr]
+
+WITH = "Classify.\n\nLabel definitions:\n- a: first\n\nExamples:\nInput: hello\na"
+WITHOUT = "Classify.\n\nLabel definitions:\n- a: first"
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_text(json.dumps({"meta": {}, "rows": rows}))
+
+
+def test_stored_texts_keeps_gepetto_runs_with_a_section_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(section_pairs, "RESULTS", tmp_path)
+    row = {"optimizer": "gepetto", "task": "t9", "seed": 0, "best_test": 0.7, "best_instruction": {"classify": WITH}}
+    _write(tmp_path / "compare-t9-run1.json", [
+        row,
+        {**row, "seed": 1, "best_instruction": {"classify": WITHOUT}},  # no section: nothing to pair
+        {**row, "optimizer": "gepa", "seed": 2},                          # a peer's text
+        {**row, "task": "other", "seed": 3},                              # another task in a combined file
+    ])
+    _write(tmp_path / "compare-t9-run2.json", [{**row, "seed": 4}])       # the same text again (combined tables)
+    found = section_pairs.stored_texts("t9")
+    assert [(f["file"], f["seed"]) for f in found] == [("compare-t9-run1.json", 0)]
+    assert section_pairs.stored_texts("t9", ["run2"]) == [
+        {"file": "compare-t9-run2.json", "optimizer": "gepetto", "seed": 4, "text": WITH, "stored_test": 0.7}]
+    assert section_pairs.stored_texts("t9", ["run3"]) == []
+
+
+def test_evaluate_counts_wrong_answers_naming_a_label_without_training_texts() -> None:
+    replies = {"q1": "a", "q2": "c", "q3": "b", "q4": "c"}
+    lm = CallableLM(lambda prompt: replies[prompt.rsplit("\n\n", 1)[-1]])
+    system = PromptSystem(lm=lm, seed_instruction="Classify.", render=lambda ex: ex["text"],
+                          metric=lambda ex, reply: float(reply.strip() == ex["label"]), module="classify",
+                          expected=lambda ex: ex["label"], labels=["a", "b", "c"])
+    examples = [{"text": "q1", "label": "a"}, {"text": "q2", "label": "a"}, {"text": "q3", "label": "a"},
+                {"text": "q4", "label": "c"}]
+    out = section_pairs.evaluate(system, "Classify.", examples, seen={"a", "b"})
+    assert out["score"] == pytest.approx(0.5)
+    assert out["unseen_pull"] == 1  # q2 said c, which no training text shows; q3's wrong b is a seen label
