@@ -54,3 +54,37 @@ def test_evaluate_counts_wrong_answers_naming_a_label_without_training_texts() -
     out = section_pairs.evaluate(system, "Classify.", examples, seen={"a", "b"})
     assert out["score"] == pytest.approx(0.5)
     assert out["unseen_pull"] == 1  # q2 said c, which no training text shows; q3's wrong b is a seen label
+
+
+layouts_spec = importlib.util.spec_from_file_location("section_layouts", ROOT / "benchmarks" / "section_layouts.py")
+section_layouts = importlib.util.module_from_spec(layouts_spec)
+sys.modules["section_layouts"] = section_layouts
+layouts_spec.loader.exec_module(section_layouts)  # type: ignore[union-attr]
+
+FULL = """Classify. Answer with the label only.
+
+Label definitions:
+- a: the first kind
+- b: the second kind.
+- c: no example of this one
+
+Examples:
+Input: one of a
+a
+Input: one of b
+b"""
+
+
+def test_layouts_move_the_same_examples_and_keep_every_definition() -> None:
+    from gepetto.proposers.edits import split_example, split_sections
+
+    assert section_layouts.layout(FULL, "after") == FULL
+    assert section_layouts.layout(FULL, "none") == split_example(FULL)[0]
+    before = section_layouts.layout(FULL, "before")
+    assert before.index("Examples:") < before.index("Label definitions:")
+    assert split_sections(before)[1] == split_sections(split_example(FULL)[0])[1]
+    inline = section_layouts.layout(FULL, "inline")
+    assert "Examples:" not in inline
+    assert split_sections(inline)[1] == {"a": 'the first kind. Example: "one of a"', "b": 'the second kind. Example: "one of b"',
+                                         "c": "no example of this one"}
+    assert section_layouts.examples_of(split_example(FULL)[1]) == [("one of a", "a"), ("one of b", "b")]
