@@ -66,6 +66,28 @@ def stored_texts(task: str, tags: list[str] | None = None) -> list[dict]:
     return out
 
 
+def stored_pull(task: str, seen: set[str]) -> dict[str, dict[str, float]]:
+    """Across every stored gepetto run of ``task`` with per-label test results (no model
+    call): the mean test score and the mean number of wrong test answers that named a label
+    no training text shows, for returned texts with and without an examples section."""
+    groups: dict[str, list[tuple[float, int]]] = {"with": [], "without": []}
+    for path in sorted(RESULTS.glob(f"compare-{task}-*.json")):
+        for row in json.loads(path.read_text()).get("rows", []):
+            best, labels = row.get("best_instruction"), row.get("best_test_labels")
+            if not str(row.get("optimizer", "")).startswith("gepetto") or row.get("task") != task or not labels:
+                continue
+            text = best if isinstance(best, str) else next(iter(best.values()), "") if isinstance(best, dict) else ""
+            if not text:
+                continue
+            per_label = labels.get("per_label", {})
+            pull = sum(c["count"] for c in labels.get("confusions", [])
+                       if c["answered"] not in seen and (c["answered"] in per_label or not c["answered"].startswith("(")))
+            has = split_example(text)[1].startswith("Examples:")
+            groups["with" if has else "without"].append((row["best_test"], pull))
+    return {name: {"runs": len(g), "test": statistics.fmean(t for t, _ in g) if g else float("nan"),
+                   "pull": statistics.fmean(p for _, p in g) if g else float("nan")} for name, g in groups.items()}
+
+
 def evaluate(system, text: str, examples: list, seen: set[str]) -> dict:  # noqa: ANN001
     results = system.evaluate(Candidate({system.module: text}), examples)
     labels = set(system.labels)
@@ -79,16 +101,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", default="banking-9")
     p.add_argument("--model", default="1.5b", help="embedded task model")
     p.add_argument("--limit", type=int, default=None, help="at most this many stored texts")
+    p.add_argument("--stored-only", action="store_true", help="only the table over stored runs (no model call)")
     p.add_argument("--tags", nargs="*", default=None, help="only these result files (the part of the name after "
                    "compare-<task>-, e.g. b300-s012-situation); default: all")
     args = p.parse_args(argv)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     task = get_task(args.task)
+    seen = {ex["label"] for ex in task.train}
+    stored = stored_pull(args.task, seen)
+    print("| stored runs' returned texts | runs | test mean | wrong test answers naming a label without training texts |")
+    print("|---|---|---|---|")
+    for name, g in stored.items():
+        print(f"| {name} an examples section | {g['runs']} | {g['test']:.3f} | {g['pull']:.1f} |")
+    if args.stored_only:
+        return 0
     texts = stored_texts(args.task, args.tags)[: args.limit]
     if not texts:
         print(f"no stored gepetto run of {args.task} returned a text with an examples section")
         return 1
-    seen = {ex["label"] for ex in task.train}
     rows: list[dict] = []
     started = time.monotonic()
     with start_embedded(args.model) as server:
@@ -130,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": time.monotonic() - started, "machine": f"{platform.machine()}",
             "command": "python benchmarks/section_pairs.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     out = RESULTS / f"section_pairs-{args.task}.json"
-    out.write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
+    out.write_text(json.dumps({"meta": meta, "stored_runs": stored, "summary": summary, "rows": rows}, indent=1))
     print(f"wrote {out.relative_to(ROOT)}")
     return 0
 

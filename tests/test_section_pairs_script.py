@@ -88,3 +88,25 @@ def test_layouts_move_the_same_examples_and_keep_every_definition() -> None:
     assert split_sections(inline)[1] == {"a": 'the first kind. Example: "one of a"', "b": 'the second kind. Example: "one of b"',
                                          "c": "no example of this one"}
     assert section_layouts.examples_of(split_example(FULL)[1]) == [("one of a", "a"), ("one of b", "b")]
+
+
+def test_stored_pull_groups_runs_by_section_and_counts_answers_naming_unseen_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(section_pairs, "RESULTS", tmp_path)
+
+    def labels(pulled: int) -> dict:
+        return {"per_label": {"a": {"support": 5, "correct": 3}},
+                "confusions": [{"expected": "a", "answered": "c", "count": pulled},
+                               {"expected": "a", "answered": "b", "count": 1},
+                               {"expected": "a", "answered": "(no label)", "count": 1}]}
+
+    row = {"optimizer": "gepetto", "task": "t9", "seed": 0}
+    _write(tmp_path / "compare-t9-x.json", [
+        {**row, "best_test": 0.6, "best_instruction": {"m": WITH}, "best_test_labels": labels(4)},
+        {**row, "best_test": 0.8, "best_instruction": {"m": WITHOUT}, "best_test_labels": labels(0)},
+        {**row, "best_test": 0.7, "best_instruction": {"m": WITH}},  # no per-label results: left out
+    ])
+    out = section_pairs.stored_pull("t9", seen={"a", "b"})
+    assert out["with"] == {"runs": 1, "test": 0.6, "pull": 4}
+    assert out["without"] == {"runs": 1, "test": 0.8, "pull": 0}
