@@ -38,6 +38,8 @@ Every optimizer gets the same task, task LM, reflection LM, splits and rollout b
                          whose new lines say the same thing get one of them written again)
 * ``gepetto-name``       (on request) gepetto with ``unseen_definition: name`` (a label no
                          training example shows gets its own name as its line, not a guess)
+* ``gepetto-inline``     (on request) gepetto with ``demonstrations_layout: inline`` (each
+                         label's training input quoted in its own definition line, no section)
 
     python benchmarks/compare.py                       # small: banking-9, budget 100, seed 0
     python benchmarks/compare.py --full                # banking-9 + 4 BBH tasks, budget 300, seeds 0 1 2
@@ -80,7 +82,7 @@ from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
 OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
         "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast", "gepetto-seen-only",
-        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct", "gepetto-name")
+        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct", "gepetto-name", "gepetto-inline")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
 ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
@@ -112,7 +114,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
                                   definition_samples=5 if name == "gepetto-consensus" else ReflectionConfig().definition_samples,
                                   definition_examples="spread" if name == "gepetto-spread" else ReflectionConfig().definition_examples,
                                   definition_distinct=True if name == "gepetto-distinct" else ReflectionConfig().definition_distinct,
-                                  unseen_definition="name" if name == "gepetto-name" else ReflectionConfig().unseen_definition)
+                                  unseen_definition="name" if name == "gepetto-name" else ReflectionConfig().unseen_definition,
+                                  demonstrations_layout="inline" if name == "gepetto-inline" else ReflectionConfig().demonstrations_layout)
     settings: dict[str, Any] = {"max_rollouts": budget, "seed": seed, "minibatch_size": 3, "reflection": reflection}
     if name == "gepetto-no-merge":
         settings["use_merge"] = False

@@ -112,6 +112,7 @@ def test_sets_variants_write_three_definition_sets() -> None:
     assert not compare.our_config("gepetto-seen-only", 100, 0).reflection.define_unseen_labels
     assert compare.our_config("gepetto-name", 100, 0).reflection.unseen_definition == "name"
     assert compare.our_config("gepetto", 100, 0).reflection.unseen_definition == "model"  # the default
+    assert compare.our_config("gepetto-inline", 100, 0).reflection.demonstrations_layout == "inline"
 
 
 def test_task_options_are_parsed_for_every_optimizer() -> None:

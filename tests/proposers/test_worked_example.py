@@ -326,3 +326,55 @@ def test_a_re_ask_cut_by_the_length_cap_still_takes_the_next_inputs() -> None:
     assert again.text is not None and len(again.text) <= 200
     shown_again = [line for line in again.text.splitlines() if line.startswith("Input: ")]
     assert shown_again == [f"Input: {long_a[0]}", "Input: short 2 b"]  # one round, from each label's third input
+
+
+def test_inline_layout_quotes_each_labels_input_in_its_own_definition_line() -> None:
+    lm = ScriptedLM(replies=["unused"])
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="inline"), labels=LABELS)
+    proposer.prime(TRAIN)
+    proposal = ask_examples(proposer, 2)
+    assert not lm.calls and proposal.text is not None and "Examples:" not in proposal.text
+    body, definitions, rules = split_sections(proposal.text)
+    assert body == "Classify the query." and rules == []
+    assert definitions == {  # the label's own line closed as a sentence; labels without a line get one
+        "card_arrival": 'a card not yet delivered. Example: "Where is the card I ordered last week?"',
+        "lost_or_stolen_card": 'Example: "My card was stolen on the train this morning"',
+        "declined_transfer": 'Example: "Why did my transfer to my landlord fail?"',
+    }
+    assert proposal.attempts[-1].reply == "3 training examples, 3 labels, in their definition lines"
+    # rejected by the gate: the re-ask quotes each label's next input instead
+    again = ask_examples(proposer, 3)
+    assert again.text is not None and '"Still waiting on my new card, when does it come?"' in again.text
+    assert "Where is the card I ordered last week?" not in again.text
+
+
+def test_inline_examples_are_asked_once_and_a_new_definition_keeps_them() -> None:
+    with_examples = ('Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered. Example: "Where is my card?"\n'
+                     '- declined_transfer: a transfer failed')
+    lm = ScriptedLM(replies=["card_arrival: an ordered card that has not come yet"])
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="inline", max_resamples=0), labels=LABELS)
+    proposer.prime(TRAIN)
+    records = [ModuleRecord("classify", {"input": "my new card is late"}, "lost_or_stolen_card", "wrong", 0.0, "card_arrival")]
+    proposal = proposer.propose(Candidate({"classify": with_examples}), "classify", records, rng=random.Random(0), iteration=4)
+    assert lm.calls, "a text with inline examples gets no second examples edit"
+    assert proposal.text is not None
+    assert split_sections(proposal.text)[1]["card_arrival"] == 'an ordered card that has not come yet. Example: "Where is my card?"'
+
+
+def test_inline_layout_without_a_definitions_list_falls_back_to_a_section() -> None:
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="inline"), labels=LABELS,
+                            define_all_first=False)
+    proposer.prime(TRAIN)
+    proposal = proposer.propose(Candidate({"classify": "Classify the query."}), "classify", label_records(),
+                                rng=random.Random(0), iteration=2)
+    assert proposal.text is not None and split_example(proposal.text)[1].startswith("Examples:\nInput: ")
+
+
+def test_split_inline_reads_back_what_with_inline_writes() -> None:
+    from gepetto.proposers.edits import split_inline, with_inline
+
+    line = with_inline("a transfer failed", ['It says "declined"', "why did it fail"])
+    assert line == 'a transfer failed. Examples: "It says "declined""; "why did it fail"'
+    assert split_inline(line) == ("a transfer failed.", 'Examples: "It says "declined""; "why did it fail"')
+    assert split_inline("a plain line, no example") == ("a plain line, no example", "")
+    assert with_inline(line, ["new one"]) == 'a transfer failed. Example: "new one"'

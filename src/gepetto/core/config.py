@@ -117,6 +117,14 @@ class ReflectionConfig(_Strict):
         "training inputs in the text, on purpose; the minibatch gate and validation decide whether it stays. "
         "false: definitions and rules only",
     )
+    demonstrations_layout: Literal["section", "inline"] = Field(
+        "section",
+        description="edits, classifiers with a definitions list: where the training inputs go. 'section': an "
+        "'Examples:' section after the definitions, each input followed by its label. 'inline': each input "
+        "quoted at the end of its own label's definition line ('- card_arrival: ... Example: \"...\"'), so a "
+        "label's definition and example are read together and a label without an example keeps its place in "
+        "the same list. Measured in the README ('Where the examples go')",
+    )
     demonstrations_per_label: int = Field(
         1, ge=1, le=8,
         description="edits, classifiers: training inputs per label in the examples section, in rounds over the "

@@ -136,6 +136,28 @@ def join_example(text: str, block: str) -> str:
     return text.rstrip() + "\n\n" + block if block else text
 
 
+_INLINE = re.compile(r'\s*\bExamples?: (".*")\s*$')
+
+
+def split_inline(line: str) -> tuple[str, str]:
+    """(a definition line's own words, its inline examples ``Example: "..."`` or "")."""
+    m = _INLINE.search(line)
+    return (line[: m.start()].rstrip(), line[m.start() :].strip()) if m else (line, "")
+
+
+def _sentence(text: str) -> str:
+    text = text.rstrip()
+    return text + "." if text and not text.endswith((".", "!", "?")) else text
+
+
+def with_inline(line: str, quotes: Sequence[str]) -> str:
+    """``line`` (its own words; any inline examples it had replaced) closed as a sentence,
+    then ``quotes`` as its inline examples (``reflection.demonstrations_layout: inline``)."""
+    own = _sentence(split_inline(line)[0])
+    tail = ("Example: " if len(quotes) == 1 else "Examples: ") + "; ".join(f'"{q}"' for q in quotes)
+    return f"{own} {tail}" if own else tail
+
+
 def _clean_line(reply: str, prefix: str) -> str:
     """The first non-empty line of a reply, with the expected ``prefix:`` and quotes removed."""
     for line in reply.strip().splitlines():
@@ -253,7 +275,11 @@ class EditProposer:
             return self._define_most_likely(module, current, body, rules, labels, records, iteration, example)
         earlier: tuple[Attempt, ...] = ()  # a refused demonstration's attempts, reported with this iteration's rule
         first_set = labels and self.define_all_first and not definitions and not written
-        if labels and not first_set and self.config.demonstrations and not example and self._worked.get(module, 0) < _WORKED_TRIES:
+        inline = any(split_inline(line)[1] for line in definitions.values())  # examples already in the lines
+        if (
+            labels and not first_set and self.config.demonstrations and not example and not inline
+            and self._worked.get(module, 0) < _WORKED_TRIES
+        ):
             # after the first definition set was proposed (accepted or not): the examples section
             proposal = self._label_examples(module, current, labels, records)
             if proposal is not None and proposal.text is not None:
@@ -290,7 +316,8 @@ class EditProposer:
             if reason is None:
                 if plan[0] == "define":
                     new_defs = dict(definitions)
-                    new_defs[plan[1]] = line
+                    quoted = split_inline(definitions.get(plan[1], ""))[1]  # a new definition keeps the label's examples
+                    new_defs[plan[1]] = f"{_sentence(line)} {quoted}" if quoted else line
                     new_text = join_sections(body, new_defs, rules, example)
                 elif any(normalize(line) == normalize(rule) for rule in rules):
                     reason = "duplicate-rule"
@@ -546,16 +573,26 @@ class EditProposer:
             return None
         rounds = self.config.demonstrations_per_label
         start = tries * rounds  # where this ask starts in each label's inputs, whatever the length cap leaves
+        body, definitions, rules = split_sections(current)
+        inline = self.config.demonstrations_layout == "inline" and bool(definitions)  # no list: a section after all
         while True:
-            lines = [LABELLED_HEADER]
+            picked: dict[str, list[str]] = {}
             for r in range(rounds):
                 for label in shown:
                     texts = self._memory[label]
                     if r < len(texts):  # consecutive indices mod len: distinct inputs per label
-                        text = texts[(start + r) % len(texts)]
-                        lines += [f"Input: {_short(text, 300)}", form.replace(_ANSWER_SLOT, label)]
-            block = "\n".join(lines)
-            new_text = join_example(current, block)
+                        picked.setdefault(label, []).append(_short(texts[(start + r) % len(texts)], 300))
+            if inline:
+                new_defs = dict(definitions)
+                for label, quotes in picked.items():
+                    new_defs[label] = with_inline(definitions.get(label, ""), quotes)
+                new_text = join_sections(body, new_defs, rules)
+                block = "\n".join(q for quotes in picked.values() for q in quotes)  # what the copy guard allows
+            else:
+                order = [(r, label) for r in range(rounds) for label in shown if r < len(picked.get(label, []))]
+                block = "\n".join([LABELLED_HEADER] + [
+                    part for r, label in order for part in (f"Input: {picked[label][r]}", form.replace(_ANSWER_SLOT, label))])
+                new_text = join_example(current, block)
             if len(new_text) <= self.rules.max_chars or (len(shown) == 1 and rounds == 1):
                 break
             if rounds > 1:
@@ -564,10 +601,11 @@ class EditProposer:
                 spare = [lab for lab in shown if lab not in missed]
                 drop = spare[-1] if spare else shown[-1]
                 shown = [lab for lab in shown if lab != drop]
-        count = (len(lines) - 1) // 2
+        count = sum(len(quotes) for quotes in picked.values())
         reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=block)
         accepted = new_text if reason is None else None
-        return Proposal(module, accepted, (Attempt(reason, f"{count} training examples, {len(shown)} labels", accepted),))
+        summary = f"{count} training examples, {len(shown)} labels" + (", in their definition lines" if inline else "")
+        return Proposal(module, accepted, (Attempt(reason, summary, accepted),))
 
     def _work_example(
         self, module: str, current: str, records: Sequence[ModuleRecord], iteration: int,
