@@ -87,7 +87,8 @@ PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
 ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
                                        "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast",
-                                       "gepetto-seen-only", "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct")
+                                       "gepetto-seen-only", "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct",
+                                       "gepetto-name", "gepetto-inline")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)

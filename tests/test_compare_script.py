@@ -251,3 +251,8 @@ def test_per_label_results_for_classifiers_only() -> None:
     open_answers = PromptSystem(lm=ScriptedLM(respond=lambda m: "no"), seed_instruction="Answer.", render=lambda ex: ex["q"],
                                 metric=lambda ex, reply: 0.0, expected=lambda ex: ex["a"])
     assert compare.per_label(open_answers, data, open_answers.evaluate(Candidate({"instruction": "Answer."}), data)) is None
+
+
+def test_every_variant_of_ours_can_be_asked_for_on_the_command_line() -> None:
+    # a variant added to OURS but not to ALL_OPTIMIZERS is refused by argparse (it happened to gepetto-name)
+    assert set(compare.OURS) <= set(compare.ALL_OPTIMIZERS)
