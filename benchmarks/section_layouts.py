@@ -36,10 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from section_pairs import RESULTS, evaluate, stored_texts  # noqa: E402
+from section_pairs import RESULTS, evaluate, served_system, stored_texts  # noqa: E402
 
-from gepetto.lm import make_lm  # noqa: E402
-from gepetto.lm.embedded import start_embedded  # noqa: E402
 from gepetto.proposers.edits import DEFINITIONS_HEADER, join_sections, split_example, split_sections  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 
@@ -101,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     seen = {ex["label"] for ex in task.train}
     rows: list[dict] = []
     started = time.monotonic()
-    with start_embedded(args.model) as server:
-        lm = make_lm(base_url=server.base_url, model=server.model, cache=False, timeout_s=300)
-        system = task.make_system(lm)
+    with served_system(task, args.model) as system:
         for item in texts:
             row = {k: v for k, v in item.items() if k != "text"}
             for name in args.layouts:

@@ -27,7 +27,9 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -64,6 +66,14 @@ def stored_texts(task: str, tags: list[str] | None = None) -> list[dict]:
             out.append({"file": path.name, "optimizer": row["optimizer"], "seed": row.get("seed"), "text": text,
                         "stored_test": row.get("best_test")})
     return out
+
+
+@contextmanager
+def served_system(task: Any, model: str) -> Iterator[Any]:
+    """The task's system on the embedded ``model``, served for the block (no response cache:
+    every score is a fresh call, so two texts compared in one block share the same server)."""
+    with start_embedded(model) as server:
+        yield task.make_system(make_lm(base_url=server.base_url, model=server.model, cache=False, timeout_s=300))
 
 
 def stored_pull(task: str, seen: set[str]) -> dict[str, dict[str, float]]:
@@ -121,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows: list[dict] = []
     started = time.monotonic()
-    with start_embedded(args.model) as server:
-        lm = make_lm(base_url=server.base_url, model=server.model, cache=False, timeout_s=300)
-        system = task.make_system(lm)
+    with served_system(task, args.model) as system:
         for item in texts:
             cut = split_example(item["text"])[0]
             row = {k: v for k, v in item.items()}
