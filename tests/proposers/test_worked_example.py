@@ -361,13 +361,24 @@ def test_inline_examples_are_asked_once_and_a_new_definition_keeps_them() -> Non
     assert split_sections(proposal.text)[1]["card_arrival"] == 'an ordered card that has not come yet. Example: "Where is my card?"'
 
 
-def test_inline_layout_without_a_definitions_list_falls_back_to_a_section() -> None:
-    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="inline"), labels=LABELS,
-                            define_all_first=False)
+def test_inline_layout_without_a_definitions_list_starts_one_and_a_later_set_keeps_the_quotes() -> None:
+    lm = ScriptedLM(replies=["card_arrival: an ordered card not yet here", "lost_or_stolen_card: the card is gone",
+                             "declined_transfer: a transfer was refused"])
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="inline", max_resamples=0), labels=LABELS)
     proposer.prime(TRAIN)
-    proposal = proposer.propose(Candidate({"classify": "Classify the query."}), "classify", label_records(),
-                                rng=random.Random(0), iteration=2)
-    assert proposal.text is not None and split_example(proposal.text)[1].startswith("Examples:\nInput: ")
+    proposer._definition_sets["classify"] = 1  # the first set was proposed and the gate rejected it
+    seed = Candidate({"classify": "Classify the query."})
+    quoted = proposer.propose(seed, "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert not lm.calls and quoted.text is not None and "Examples:" not in quoted.text
+    assert split_sections(quoted.text)[1]["card_arrival"] == 'Example: "Where is the card I ordered last week?"'
+    # quotes alone are not definitions: a set is still asked for, and each line keeps its label's quote
+    defined = proposer.propose(Candidate({"classify": quoted.text}), "classify", label_records(), rng=random.Random(0), iteration=3)
+    assert defined.text is not None
+    assert split_sections(defined.text)[1] == {
+        "card_arrival": 'an ordered card not yet here. Example: "Where is the card I ordered last week?"',
+        "lost_or_stolen_card": 'the card is gone. Example: "My card was stolen on the train this morning"',
+        "declined_transfer": 'a transfer was refused. Example: "Why did my transfer to my landlord fail?"',
+    }
 
 
 def test_split_inline_reads_back_what_with_inline_writes() -> None:

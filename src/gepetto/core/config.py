@@ -125,7 +125,8 @@ class ReflectionConfig(_Strict):
         "label's definition and example are read together and a label without an example keeps its place in "
         "the same list. Measured in the README ('Where the examples section costs banking-9'): on banking-9's dev "
         "queries it removes the answers pulled to labels no example shows, on banking-top-up's it gives back half the "
-        "section's gain; over both they tie, so 'section' stays the default. Without a definitions list: a section",
+        "section's gain; over both they tie, so 'section' stays the default. Without a definitions list the quotes "
+        "start one (a label's line is then its example alone, until a definition set gives it words)",
     )
     demonstrations_per_label: int = Field(
         1, ge=1, le=8,

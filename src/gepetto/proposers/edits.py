@@ -264,17 +264,19 @@ class EditProposer:
         labels = self._label_set()
         rest, example = split_example(current)
         body, definitions, rules = split_sections(rest)
+        # lines with words of their own (an inline example alone, on a label never defined, is not a definition)
+        defined = {label: line for label, line in definitions.items() if split_inline(line)[0]}
         written = self._definition_sets.get(module, 0)
         sets = self.config.definition_sets
         if (
-            labels and self.define_all_first and not definitions and not written and sets > 1
+            labels and self.define_all_first and not defined and not written and sets > 1
             and self.config.definition_choice == "likelihood" and self.likelihood is not None
         ):
             # all sets now, the most likely one proposed: they do not compete as children
             self._definition_sets[module] = sets
             return self._define_most_likely(module, current, body, rules, labels, records, iteration, example)
         earlier: tuple[Attempt, ...] = ()  # a refused demonstration's attempts, reported with this iteration's rule
-        first_set = labels and self.define_all_first and not definitions and not written
+        first_set = labels and self.define_all_first and not defined and not written
         inline = any(split_inline(line)[1] for line in definitions.values())  # examples already in the lines
         if (
             labels and not first_set and self.config.demonstrations and not example and not inline
@@ -286,7 +288,7 @@ class EditProposer:
                 return proposal
             if proposal is not None:
                 earlier = proposal.attempts
-        if labels and self.define_all_first and (not definitions or 0 < written < sets):
+        if labels and self.define_all_first and (not defined or 0 < written < sets):
             # the first set when the text has none; with ``definition_sets`` > 1, further fresh
             # sets replace the parent's (a user's own definitions are never replaced wholesale)
             self._definition_sets[module] = written + 1
@@ -412,6 +414,10 @@ class EditProposer:
                 definitions[label] = previous[label]
         if self.config.definition_distinct:
             self._separate_blurred(definitions, current, records[0], labels, iteration, known, attempts, set_number)
+        for label, line in definitions.items():  # a label's inline examples outlive its definition
+            quoted = split_inline(previous.get(label, ""))[1]
+            if quoted and not split_inline(line)[1]:
+                definitions[label] = f"{_sentence(line)} {quoted}"
         if not definitions or definitions == previous:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
         new_text = join_sections(body, definitions, rules, example)
@@ -574,7 +580,7 @@ class EditProposer:
         rounds = self.config.demonstrations_per_label
         start = tries * rounds  # where this ask starts in each label's inputs, whatever the length cap leaves
         body, definitions, rules = split_sections(current)
-        inline = self.config.demonstrations_layout == "inline" and bool(definitions)  # no list: a section after all
+        inline = self.config.demonstrations_layout == "inline"  # without a definitions list the quotes start one
         while True:
             picked: dict[str, list[str]] = {}
             for r in range(rounds):
