@@ -385,7 +385,30 @@ def test_split_inline_reads_back_what_with_inline_writes() -> None:
     from gepetto.proposers.edits import split_inline, with_inline
 
     line = with_inline("a transfer failed", ['It says "declined"', "why did it fail"])
-    assert line == 'a transfer failed. Examples: "It says "declined""; "why did it fail"'
-    assert split_inline(line) == ("a transfer failed.", 'Examples: "It says "declined""; "why did it fail"')
+    assert line == 'a transfer failed. Examples: "It says \'declined\'"; "why did it fail"'  # inner quotes swapped
+    assert split_inline(line) == ("a transfer failed.", 'Examples: "It says \'declined\'"; "why did it fail"')
     assert split_inline("a plain line, no example") == ("a plain line, no example", "")
     assert with_inline(line, ["new one"]) == 'a transfer failed. Example: "new one"'
+    # a definition that mentions an example of its own, not at its end, is not a quote
+    own = 'asks about a fee; see Example: "ATM" in the fee list'
+    assert split_inline(own) == (own, "")
+    assert with_inline(own, ["Why was I charged?"]) == own + '. Example: "Why was I charged?"'
+
+
+def test_the_section_layout_ignores_quotes_in_a_users_own_definitions() -> None:
+    seed = 'Classify the query.\n\nLabel definitions:\n- card_arrival: Example: "Where is my card?"'
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(), labels=LABELS)
+    proposer.prime(TRAIN)
+    proposal = proposer.propose(Candidate({"classify": seed}), "classify", label_records(), rng=random.Random(0), iteration=2)
+    assert proposal.text is not None and proposal.text.startswith(seed + "\n\nExamples:\nInput: ")
+
+
+def test_a_new_definition_that_imitates_the_quote_form_is_cut_before_the_labels_quote() -> None:
+    text = 'Classify.\n\nLabel definitions:\n- card_arrival: a late card. Example: "Where is my card?"'
+    lm = ScriptedLM(replies=['card_arrival: an ordered card not yet here. Example: "when does my card come'])
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="inline", max_resamples=0), labels=LABELS)
+    proposer.prime(TRAIN)
+    records = [ModuleRecord("classify", {"input": "my new card is late"}, "lost_or_stolen_card", "wrong", 0.0, "card_arrival")]
+    proposal = proposer.propose(Candidate({"classify": text}), "classify", records, rng=random.Random(0), iteration=4)
+    assert proposal.text is not None
+    assert split_sections(proposal.text)[1]["card_arrival"] == 'an ordered card not yet here. Example: "Where is my card?"'

@@ -136,7 +136,9 @@ def join_example(text: str, block: str) -> str:
     return text.rstrip() + "\n\n" + block if block else text
 
 
-_INLINE = re.compile(r'\s*\bExamples?: (".*")\s*$')
+# at the end of a line, after the start or a sentence's end; quotes hold no double quote (with_inline swaps them)
+_INLINE = re.compile(r'(?:^|(?<=[.!?]) )Examples?: ("[^"]*"(?:; "[^"]*")*)\s*$')
+_INLINE_START = re.compile(r"\bExamples?:")
 
 
 def split_inline(line: str) -> tuple[str, str]:
@@ -154,7 +156,7 @@ def with_inline(line: str, quotes: Sequence[str]) -> str:
     """``line`` (its own words; any inline examples it had replaced) closed as a sentence,
     then ``quotes`` as its inline examples (``reflection.demonstrations_layout: inline``)."""
     own = _sentence(split_inline(line)[0])
-    tail = ("Example: " if len(quotes) == 1 else "Examples: ") + "; ".join(f'"{q}"' for q in quotes)
+    tail = ("Example: " if len(quotes) == 1 else "Examples: ") + "; ".join('"' + q.replace('"', "'") + '"' for q in quotes)
     return f"{own} {tail}" if own else tail
 
 
@@ -265,7 +267,8 @@ class EditProposer:
         rest, example = split_example(current)
         body, definitions, rules = split_sections(rest)
         # lines with words of their own (an inline example alone, on a label never defined, is not a definition)
-        defined = {label: line for label, line in definitions.items() if split_inline(line)[0]}
+        inline_layout = self.config.demonstrations_layout == "inline"
+        defined = {label: line for label, line in definitions.items() if split_inline(line)[0]} if inline_layout else definitions
         written = self._definition_sets.get(module, 0)
         sets = self.config.definition_sets
         if (
@@ -277,7 +280,7 @@ class EditProposer:
             return self._define_most_likely(module, current, body, rules, labels, records, iteration, example)
         earlier: tuple[Attempt, ...] = ()  # a refused demonstration's attempts, reported with this iteration's rule
         first_set = labels and self.define_all_first and not defined and not written
-        inline = any(split_inline(line)[1] for line in definitions.values())  # examples already in the lines
+        inline = inline_layout and any(split_inline(line)[1] for line in definitions.values())  # quotes already in the lines
         if (
             labels and not first_set and self.config.demonstrations and not example and not inline
             and self._worked.get(module, 0) < _WORKED_TRIES
@@ -318,8 +321,9 @@ class EditProposer:
             if reason is None:
                 if plan[0] == "define":
                     new_defs = dict(definitions)
-                    quoted = split_inline(definitions.get(plan[1], ""))[1]  # a new definition keeps the label's examples
-                    new_defs[plan[1]] = f"{_sentence(line)} {quoted}" if quoted else line
+                    quoted = split_inline(definitions.get(plan[1], ""))[1] if inline_layout else ""
+                    # a new definition keeps the label's quote (a reply imitating the form is cut before its own)
+                    new_defs[plan[1]] = f"{_sentence(_INLINE_START.split(line)[0])} {quoted}".strip() if quoted else line
                     new_text = join_sections(body, new_defs, rules, example)
                 elif any(normalize(line) == normalize(rule) for rule in rules):
                     reason = "duplicate-rule"
@@ -415,7 +419,7 @@ class EditProposer:
         if self.config.definition_distinct:
             self._separate_blurred(definitions, current, records[0], labels, iteration, known, attempts, set_number)
         for label, line in definitions.items():  # a label's inline examples outlive its definition
-            quoted = split_inline(previous.get(label, ""))[1]
+            quoted = split_inline(previous.get(label, ""))[1] if self.config.demonstrations_layout == "inline" else ""
             if quoted and not split_inline(line)[1]:
                 definitions[label] = f"{_sentence(line)} {quoted}"
         if not definitions or definitions == previous:
