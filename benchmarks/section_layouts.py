@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from section_pairs import RESULTS, evaluate, served_system, stored_texts  # noqa: E402
 
-from gepetto.proposers.edits import DEFINITIONS_HEADER, join_sections, split_example, split_sections  # noqa: E402
+from gepetto.proposers.edits import DEFINITIONS_HEADER, _sentence, join_sections, split_example, split_sections  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 
 LAYOUTS = ("after", "none", "before", "inline")
@@ -52,11 +52,6 @@ def examples_of(block: str) -> list[tuple[str, str]]:
         if lines[i].startswith("Input: "):
             pairs.append((lines[i].removeprefix("Input: ").strip(), lines[i + 1].strip()))
     return pairs
-
-
-def _sentence(line: str) -> str:
-    line = line.rstrip()
-    return line if line.endswith((".", "!", "?")) else line + "."
 
 
 def layout(text: str, name: str) -> str:

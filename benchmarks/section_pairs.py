@@ -1,9 +1,9 @@
 """What the demonstrations section does to the texts runs returned: each scored with and without it.
 
 Runs on banking-9 that returned a text with an ``Examples:`` section ended lower on test than
-runs that did not (stored `compare.py` results: 0.732 against 0.757 over nine runs each), and
-their errors differ in one place: `declined_transfer` and `pending_card_payment` queries
-answered `card_payment_declined`, the declared label no example shows (5.4 such answers per
+runs that did not (stored `compare.py` results before 2026-12-06's inline runs: 0.732 against 0.757
+over nine runs each), and their errors differ in one place: `declined_transfer` and `pending_card_payment` queries
+answered `card_payment_declined`, the declared label no example shows (5.6 such answers per
 run with the section, 0.6 without). Across runs that is confounded with each run's definition
 set; this script removes the confound. It reads every stored gepetto run of ``--task`` whose
 returned text holds a demonstrations section and scores that text twice in one server
@@ -45,26 +45,37 @@ from gepetto.tasks import get_task  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def _returned_texts(task: str, tags: list[str] | None = None) -> Iterator[tuple[Path, dict, str]]:
+    """(result file, row, returned text) of every stored gepetto run of ``task`` that
+    returned a text, file by file (``tags``: only these files)."""
+    for path in sorted(RESULTS.glob(f"compare-{task}-*.json")):
+        if tags and path.stem.removeprefix(f"compare-{task}-") not in tags:
+            continue
+        for row in json.loads(path.read_text()).get("rows", []):
+            if not str(row.get("optimizer", "")).startswith("gepetto") or row.get("task") != task:
+                continue
+            best = row.get("best_instruction")
+            text = best if isinstance(best, str) else next(iter(best.values()), "") if isinstance(best, dict) else ""
+            if text:
+                yield path, row, text
+
+
+def has_section(text: str) -> bool:
+    return split_example(text)[1].startswith("Examples:")
+
+
 def stored_texts(task: str, tags: list[str] | None = None) -> list[dict]:
     """Every stored gepetto run of ``task`` whose returned text has a demonstrations
     section, once each (combined tables repeat runs): file, optimizer, seed, text and the
     test score stored with it."""
     seen: set[str] = set()
     out: list[dict] = []
-    for path in sorted(RESULTS.glob(f"compare-{task}-*.json")):
-        if tags and path.stem.removeprefix(f"compare-{task}-") not in tags:
+    for path, row, text in _returned_texts(task, tags):
+        if text in seen or not has_section(text):
             continue
-        data = json.loads(path.read_text())
-        for row in data.get("rows", []):
-            if not str(row.get("optimizer", "")).startswith("gepetto") or row.get("task") != task:
-                continue
-            best = row.get("best_instruction")
-            text = best if isinstance(best, str) else next(iter(best.values()), "") if isinstance(best, dict) else ""
-            if not text or text in seen or not split_example(text)[1].startswith("Examples:"):
-                continue
-            seen.add(text)
-            out.append({"file": path.name, "optimizer": row["optimizer"], "seed": row.get("seed"), "text": text,
-                        "stored_test": row.get("best_test")})
+        seen.add(text)
+        out.append({"file": path.name, "optimizer": row["optimizer"], "seed": row.get("seed"), "text": text,
+                    "stored_test": row.get("best_test")})
     return out
 
 
@@ -81,19 +92,14 @@ def stored_pull(task: str, seen: set[str]) -> dict[str, dict[str, float]]:
     call): the mean test score and the mean number of wrong test answers that named a label
     no training text shows, for returned texts with and without an examples section."""
     groups: dict[str, list[tuple[float, int]]] = {"with": [], "without": []}
-    for path in sorted(RESULTS.glob(f"compare-{task}-*.json")):
-        for row in json.loads(path.read_text()).get("rows", []):
-            best, labels = row.get("best_instruction"), row.get("best_test_labels")
-            if not str(row.get("optimizer", "")).startswith("gepetto") or row.get("task") != task or not labels:
-                continue
-            text = best if isinstance(best, str) else next(iter(best.values()), "") if isinstance(best, dict) else ""
-            if not text:
-                continue
-            per_label = labels.get("per_label", {})
-            pull = sum(c["count"] for c in labels.get("confusions", [])
-                       if c["answered"] not in seen and (c["answered"] in per_label or not c["answered"].startswith("(")))
-            has = split_example(text)[1].startswith("Examples:")
-            groups["with" if has else "without"].append((row["best_test"], pull))
+    for _, row, text in _returned_texts(task):
+        labels = row.get("best_test_labels")
+        if not labels:
+            continue
+        per_label = labels.get("per_label", {})
+        pull = sum(c["count"] for c in labels.get("confusions", [])
+                   if c["answered"] not in seen and (c["answered"] in per_label or not c["answered"].startswith("(")))
+        groups["with" if has_section(text) else "without"].append((row["best_test"], pull))
     return {name: {"runs": len(g), "test": statistics.fmean(t for t, _ in g) if g else float("nan"),
                    "pull": statistics.fmean(p for _, p in g) if g else float("nan")} for name, g in groups.items()}
 

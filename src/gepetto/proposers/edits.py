@@ -160,6 +160,13 @@ def with_inline(line: str, quotes: Sequence[str]) -> str:
     return f"{own} {tail}" if own else tail
 
 
+def keep_quote(line: str, previous: str) -> str:
+    """A label's new definition ``line`` with the inline examples of its ``previous`` line
+    (a reply imitating the quote form is cut before its own)."""
+    quoted = split_inline(previous)[1]
+    return f"{_sentence(_INLINE_START.split(line)[0])} {quoted}".strip() if quoted else line
+
+
 def _clean_line(reply: str, prefix: str) -> str:
     """The first non-empty line of a reply, with the expected ``prefix:`` and quotes removed."""
     for line in reply.strip().splitlines():
@@ -209,6 +216,10 @@ class EditProposer:
     _definition_sets: dict[str, int] = field(default_factory=dict)  # complete definition sets written, per module
     _worked: dict[str, int] = field(default_factory=dict)  # worked examples asked for, per module
     _answer_forms: dict[str, str] = field(default_factory=dict)  # a correct reply's answer line, per module
+
+    @property
+    def _inline_layout(self) -> bool:
+        return self.config.demonstrations_layout == "inline"
 
     # ------------------------------------------------------------ bookkeeping
     def prime(self, labelled_inputs: Sequence[tuple[str, str]]) -> None:
@@ -267,7 +278,7 @@ class EditProposer:
         rest, example = split_example(current)
         body, definitions, rules = split_sections(rest)
         # lines with words of their own (an inline example alone, on a label never defined, is not a definition)
-        inline_layout = self.config.demonstrations_layout == "inline"
+        inline_layout = self._inline_layout
         defined = {label: line for label, line in definitions.items() if split_inline(line)[0]} if inline_layout else definitions
         written = self._definition_sets.get(module, 0)
         sets = self.config.definition_sets
@@ -321,9 +332,7 @@ class EditProposer:
             if reason is None:
                 if plan[0] == "define":
                     new_defs = dict(definitions)
-                    quoted = split_inline(definitions.get(plan[1], ""))[1] if inline_layout else ""
-                    # a new definition keeps the label's quote (a reply imitating the form is cut before its own)
-                    new_defs[plan[1]] = f"{_sentence(_INLINE_START.split(line)[0])} {quoted}".strip() if quoted else line
+                    new_defs[plan[1]] = keep_quote(line, definitions.get(plan[1], "")) if inline_layout else line
                     new_text = join_sections(body, new_defs, rules, example)
                 elif any(normalize(line) == normalize(rule) for rule in rules):
                     reason = "duplicate-rule"
@@ -418,10 +427,11 @@ class EditProposer:
                 definitions[label] = previous[label]
         if self.config.definition_distinct:
             self._separate_blurred(definitions, current, records[0], labels, iteration, known, attempts, set_number)
-        for label, line in definitions.items():  # a label's inline examples outlive its definition
-            quoted = split_inline(previous.get(label, ""))[1] if self.config.demonstrations_layout == "inline" else ""
-            if quoted and not split_inline(line)[1]:
-                definitions[label] = f"{_sentence(line)} {quoted}"
+        if self._inline_layout:  # a label's inline examples outlive its definition
+            for label, line in definitions.items():
+                quoted = split_inline(previous.get(label, ""))[1]
+                if quoted and not split_inline(line)[1]:
+                    definitions[label] = f"{_sentence(line)} {quoted}"
         if not definitions or definitions == previous:
             return Proposal(module, None, tuple(attempts) or (Attempt("no-examples", ""),))
         new_text = join_sections(body, definitions, rules, example)
@@ -584,24 +594,24 @@ class EditProposer:
         rounds = self.config.demonstrations_per_label
         start = tries * rounds  # where this ask starts in each label's inputs, whatever the length cap leaves
         body, definitions, rules = split_sections(current)
-        inline = self.config.demonstrations_layout == "inline"  # without a definitions list the quotes start one
+        inline = self._inline_layout  # without a definitions list the quotes start one
         while True:
-            picked: dict[str, list[str]] = {}
-            for r in range(rounds):
-                for label in shown:
-                    texts = self._memory[label]
-                    if r < len(texts):  # consecutive indices mod len: distinct inputs per label
-                        picked.setdefault(label, []).append(_short(texts[(start + r) % len(texts)], 300))
+            pairs = [  # (label, input) in rounds over the labels; consecutive indices mod len: distinct inputs per label
+                (label, _short(self._memory[label][(start + r) % len(self._memory[label])], 300))
+                for r in range(rounds) for label in shown if r < len(self._memory[label])
+            ]
             if inline:
+                picked: dict[str, list[str]] = {}
+                for label, text in pairs:
+                    picked.setdefault(label, []).append(text)
                 new_defs = dict(definitions)
                 for label, quotes in picked.items():
                     new_defs[label] = with_inline(definitions.get(label, ""), quotes)
                 new_text = join_sections(body, new_defs, rules)
-                block = "\n".join(q for quotes in picked.values() for q in quotes)  # what the copy guard allows
+                block = "\n".join(text for _, text in pairs)  # what the copy guard allows
             else:
-                order = [(r, label) for r in range(rounds) for label in shown if r < len(picked.get(label, []))]
                 block = "\n".join([LABELLED_HEADER] + [
-                    part for r, label in order for part in (f"Input: {picked[label][r]}", form.replace(_ANSWER_SLOT, label))])
+                    part for label, text in pairs for part in (f"Input: {text}", form.replace(_ANSWER_SLOT, label))])
                 new_text = join_example(current, block)
             if len(new_text) <= self.rules.max_chars or (len(shown) == 1 and rounds == 1):
                 break
@@ -611,7 +621,7 @@ class EditProposer:
                 spare = [lab for lab in shown if lab not in missed]
                 drop = spare[-1] if spare else shown[-1]
                 shown = [lab for lab in shown if lab != drop]
-        count = sum(len(quotes) for quotes in picked.values())
+        count = len(pairs)
         reason = self.rules.check(new_text, parent_text=current, training_inputs=self._known_inputs(records), allowed=block)
         accepted = new_text if reason is None else None
         summary = f"{count} training examples, {len(shown)} labels" + (", in their definition lines" if inline else "")
