@@ -311,6 +311,29 @@ def test_definition_sets_propose_fresh_complete_sets_before_single_edits() -> No
     assert changed == ["card_arrival"]  # then single-label edits, as with one set
 
 
+def test_a_rejected_first_set_is_asked_for_again_a_bounded_number_of_times() -> None:
+    counter = iter(range(1000))
+
+    def respond(messages):
+        label = messages[-1]["content"].rsplit("\n", 1)[-1].split(":")[0]
+        return f"{label}: texts of kind {next(counter)} about {label.replace('_', ' ')} matters"
+
+    failure = [rec("text 0 for card_arrival", "card_arrival", "declined_transfer", 0.0)]
+    for retries in (0, 2):
+        lm = ScriptedLM(respond=respond)
+        proposer = EditProposer(lm, ReflectionConfig(demonstrations=False, definition_set_retries=retries), labels=LABELS)
+        proposer.prime([(f"text {i} for {lab}", lab) for lab in LABELS for i in range(2)])
+        defined = []
+        for iteration in range(1, 6):  # the gate rejected every child: the parent is the seed each time
+            proposal = proposer.propose(Candidate({"classify": "Classify."}), "classify", failure,
+                                        rng=random.Random(0), iteration=iteration)
+            defined.append(list(split_sections(proposal.text or "")[1]))
+        complete = 1 + retries
+        assert defined[:complete] == [LABELS] * complete  # fresh complete sets while the cap allows
+        assert defined[complete:] == [["card_arrival"]] * (5 - complete)  # then one failing label at a time
+    assert ReflectionConfig().definition_set_retries == 2
+
+
 def test_a_later_set_keeps_the_parents_line_for_a_label_it_could_not_define() -> None:
     def respond(messages):
         label = messages[-1]["content"].rsplit("\n", 1)[-1].split(":")[0]

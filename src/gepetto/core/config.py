@@ -56,6 +56,14 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: complete label-definition sets written (fresh samples) before single-label "
         "edits; each competes on validation, since one set's test score varies by several points from sample to sample",
     )
+    definition_set_retries: int = Field(
+        2, ge=0,
+        description="edits, classifiers: when a complete definition set was rejected and the parent still has no "
+        "definitions (typically the seed), how many more complete sets later iterations may write for it; after "
+        "that they define one failing label at a time. Why a cap: a complete set costs one reflection call per "
+        "label, and without it every iteration on such a parent asked for a new one (runs of 179 and 408 "
+        "reflection calls against about 40 when the first set is accepted)",
+    )
     definition_contrast: Literal["none", "nearest"] = Field(
         "none",
         description="edits, classifiers: 'nearest' writes each label's definition of a complete set beside the "

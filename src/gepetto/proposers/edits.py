@@ -302,9 +302,12 @@ class EditProposer:
                 return proposal
             if proposal is not None:
                 earlier = proposal.attempts
-        if labels and self.define_all_first and (not defined or 0 < written < sets):
-            # the first set when the text has none; with ``definition_sets`` > 1, further fresh
-            # sets replace the parent's (a user's own definitions are never replaced wholesale)
+        if labels and self.define_all_first and (
+            (not defined and written < sets + self.config.definition_set_retries) or 0 < written < sets
+        ):
+            # the first set when the text has none (a rejected one is asked for again a bounded
+            # number of times); with ``definition_sets`` > 1, further fresh sets replace the
+            # parent's (a user's own definitions are never replaced wholesale)
             self._definition_sets[module] = written + 1
             return self._define_all(module, current, body, definitions, rules, labels, records, iteration, example=example)
         if (

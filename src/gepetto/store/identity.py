@@ -33,7 +33,7 @@ STOPPING_FIELDS = frozenset({"max_rollouts", "max_iterations", "max_seconds", "p
 LEGACY_UNKNOWN: tuple[tuple[str, str], ...] = (
     ("reflection", "definition_wording"), ("reflection", "definition_samples"), ("reflection", "definition_examples"),
     ("reflection", "definition_distinct"),
-    ("reflection", "unseen_definition"), ("reflection", "demonstrations_layout"),
+    ("reflection", "unseen_definition"), ("reflection", "demonstrations_layout"), ("reflection", "definition_set_retries"),
 )
 _RESOLVED = " (resolved)"  # suffix of a choice made from more than the config (see RunIdentity.of)
 _DATA_NAMES = {"train": "the training data", "val": "the validation data", "seed": "the seed candidate", "holdout": "the holdout data"}
