@@ -113,7 +113,8 @@ class ReflectionConfig(_Strict):
         description="with define_unseen_labels: how a label no training example shows is defined. 'model': the "
         "reflection LM writes a line from the label's name; 'name': code writes the name itself as the line "
         "(card_swallowed -> 'card swallowed'), no reflection call. Why 'name' exists: a small model's line from a name "
-        "alone adds what it guesses ('a card accidentally swallowed by a person'), which the task model then follows",
+        "alone adds what it guesses ('a card accidentally swallowed by a person'), which the task model then follows. "
+        "Measured on banking-9 (README): 0.723 over three seeds against the default's 0.733-0.750, so 'model' stays the default",
     )
     demonstrations: bool = Field(
         True,
