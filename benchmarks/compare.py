@@ -82,13 +82,13 @@ from gepetto.tasks.bbh import DEFAULT_BBH_TASKS  # noqa: E402
 
 OURS = ("gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepetto-rewrite", "gepetto-holdout", "gepetto-ties",
         "gepetto-sets", "gepetto-sets-holdout", "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast", "gepetto-seen-only",
-        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct", "gepetto-name", "gepetto-inline")
+        "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct", "gepetto-name", "gepetto-inline", "gepetto-failures")
 PEERS = ("gepa", "mipro")
 DEFAULT_OPTIMIZERS = ("seed", "gepetto", "gepetto-no-merge", "paper-mode", "current-best", "beam", "gepa", "mipro")
 ALL_OPTIMIZERS = DEFAULT_OPTIMIZERS + ("gepetto-rewrite", "gepetto-holdout", "gepetto-ties", "gepetto-sets", "gepetto-sets-holdout",
                                        "gepetto-sets-likelihood", "gepetto-unseen", "gepetto-unseen-contrast",
                                        "gepetto-seen-only", "gepetto-no-demos", "gepetto-consensus", "gepetto-spread", "gepetto-distinct",
-                                       "gepetto-name", "gepetto-inline")
+                                       "gepetto-name", "gepetto-inline", "gepetto-failures")
 HOLDOUT_SIZE = 30  # gepetto-holdout: extra labelled examples for the final check (not in the default set:
 # it uses data the others do not get, so it answers "does the check help", not "who wins")
 FULL_TASKS = ("banking-9",) + tuple(f"bbh-{t}" for t in DEFAULT_BBH_TASKS)
@@ -113,7 +113,8 @@ def our_config(name: str, budget: int, seed: int) -> Config:
                                   definition_contrast="nearest" if name == "gepetto-unseen-contrast" else "none",
                                   demonstrations=name != "gepetto-no-demos",
                                   definition_samples=5 if name == "gepetto-consensus" else ReflectionConfig().definition_samples,
-                                  definition_examples="spread" if name == "gepetto-spread" else ReflectionConfig().definition_examples,
+                                  definition_examples=("spread" if name == "gepetto-spread" else "failures" if name == "gepetto-failures"
+                                                       else ReflectionConfig().definition_examples),
                                   definition_distinct=True if name == "gepetto-distinct" else ReflectionConfig().definition_distinct,
                                   unseen_definition="name" if name == "gepetto-name" else ReflectionConfig().unseen_definition,
                                   demonstrations_layout="inline" if name == "gepetto-inline" else ReflectionConfig().demonstrations_layout)

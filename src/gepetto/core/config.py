@@ -77,13 +77,16 @@ class ReflectionConfig(_Strict):
         "on banking-9 (README, 'Definition wording'): four sampled sets each, mean test 0.760 vs 0.735, higher for "
         "three of four samples; in three-seed runs at budget 300, test 0.750 (+6.0 over the seed) vs 0.743 (+4.3)",
     )
-    definition_examples: Literal["first", "spread"] = Field(
+    definition_examples: Literal["first", "spread", "failures"] = Field(
         "first",
         description="edits, classifiers: which of a label's known training texts are shown when its definition is "
         "written. 'first': the first ones in training order; 'spread': the most typical one, then each time the one "
         "least like those chosen (tf-idf words, in code; gepetto.proposers.neighbours.spread_texts), so the line "
         "is written from the label's range rather than one corner of it. Measured with the 1.5B on banking-9 (README, "
-        "'Spread examples and distinct lines'): three-seed runs at budget 300, test 0.730 vs the default's 0.733",
+        "'Spread examples and distinct lines'): three-seed runs at budget 300, test 0.730 vs the default's 0.733. "
+        "'failures': before the first iteration the seed is run on the whole training set (charged to the budget as "
+        "'survey' rollouts, and reused whenever the seed is a parent), and a label's texts the seed got wrong are shown "
+        "first: the definition is written from the cases it has to fix, not from the ones the seed already gets",
     )
     definition_distinct: bool = Field(
         False,

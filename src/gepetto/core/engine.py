@@ -479,6 +479,22 @@ class Engine:
         child_sum = float(sum(r.score for r in child_results))
         self._gate_and_accept(state, base, child, parent, texts, refusals, parent_sum, child_sum, cursor=state.module_cursor.get(parent, 0))
 
+    def _survey(self, state: _State, index: int) -> None:
+        """Run the seed on the training set (at most a tenth of the budget) when the proposer
+        asks for it, and hand it the records: a proposer that knows which training examples
+        the seed gets wrong can write its first text from those. Charged as ``survey``
+        rollouts; the results are memoized, so a minibatch of the seed later costs nothing,
+        and a resumed run replays them like any evaluation."""
+        wants = getattr(self.proposer, "wants_survey", None)
+        if wants is None or not wants() or not self.trainset:
+            return
+        ids = list(range(min(len(self.trainset), self.config.max_rollouts // 10)))
+        if not ids or not state.budget.can_afford(len(ids) + 2 * self.config.minibatch_size + len(self.valset)):
+            return
+        results = self._evaluate(state, state.records[index].candidate, "train", ids, traces=True, kind="survey", pool_index=index)
+        records = [rec for i, r in zip(ids, results) for module in self.modules for rec in self._module_records(r, module, self.trainset[i])]
+        self.proposer.survey(records)
+
     def check_rollouts(self) -> int:
         """The most rollouts the next proposal may spend checking its own samples (a
         proposer's optional ``check_rollouts()``; 0 for the rest): kept affordable."""
@@ -618,6 +634,7 @@ class Engine:
                 f"every rollout of the seed candidate failed ({exc}); check that the task LM is reachable"
             ) from exc
         self._after_scoring(state, seed_index, -np.inf)
+        self._survey(state, seed_index)
 
         stop_reason = "budget"
         while True:

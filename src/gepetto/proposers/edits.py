@@ -216,6 +216,8 @@ class EditProposer:
     _definition_sets: dict[str, int] = field(default_factory=dict)  # complete definition sets written, per module
     _worked: dict[str, int] = field(default_factory=dict)  # worked examples asked for, per module
     _answer_forms: dict[str, str] = field(default_factory=dict)  # a correct reply's answer line, per module
+    _seed_failed: dict[str, set[str]] = field(default_factory=dict)  # training texts the seed got wrong, per module
+    _module: str = ""  # the module whose memory is the current one
 
     @property
     def _inline_layout(self) -> bool:
@@ -230,6 +232,23 @@ class EditProposer:
             if text not in bucket:
                 bucket.append(text)
         self._memories.clear()
+
+    def wants_survey(self) -> bool:
+        """Whether the engine should run the seed on the whole training set before the first
+        iteration and hand the records to :meth:`survey` (``definition_examples: failures``)."""
+        return self.config.definition_examples == "failures"
+
+    def survey(self, records: Sequence[ModuleRecord]) -> None:
+        """The seed's records on the training set: which texts each module got wrong, so a
+        definition is written from the cases it must fix first."""
+        by_module: dict[str, list[ModuleRecord]] = {}
+        for r in records:
+            by_module.setdefault(r.module, []).append(r)
+            if r.expected is not None and (r.score is None or r.score < self.perfect_score):
+                self._seed_failed.setdefault(r.module, set()).add(_input_text(r))
+        for module, own in by_module.items():
+            self._use_memory(module)
+            self._remember(own)
 
     def _remember(self, records: Sequence[ModuleRecord]) -> None:
         for r in records:
@@ -696,6 +715,7 @@ class EditProposer:
         if module not in self._memories:
             self._memories[module] = {k: list(v) for k, v in self._primed.items()}
         self._memory = self._memories[module]
+        self._module = module
 
     def _known_texts(self) -> list[str]:
         """Every input text in the current module's memory, label by label."""
@@ -746,6 +766,9 @@ class EditProposer:
         texts = self._memory.get(label, [])
         if self.config.definition_examples == "spread":
             return spread_texts(texts, self.examples_per_label, self._known_texts())
+        if self.config.definition_examples == "failures":
+            failed = self._seed_failed.get(self._module, set())
+            texts = [t for t in texts if t in failed] + [t for t in texts if t not in failed]
         return texts[: self.examples_per_label]
 
     def _plan(self, failure: ModuleRecord, labels: list[str] | None, rng: random.Random) -> tuple[str, str, str | None]:
