@@ -58,7 +58,8 @@ class ReflectionConfig(_Strict):
     )
     definition_set_retries: int = Field(
         2, ge=0,
-        description="edits, classifiers: when a complete definition set was rejected and the parent still has no "
+        description="edits, classifiers: when a complete definition set did not stay (the gate rejected it, or it was "
+        "refused) and the parent still has no "
         "definitions (typically the seed), how many more complete sets later iterations may write for it; after "
         "that they define one failing label at a time. Why a cap: a complete set costs one reflection call per "
         "label, and without it every iteration on such a parent asked for a new one (runs of 179 and 408 "
@@ -84,9 +85,10 @@ class ReflectionConfig(_Strict):
         "least like those chosen (tf-idf words, in code; gepetto.proposers.neighbours.spread_texts), so the line "
         "is written from the label's range rather than one corner of it. Measured with the 1.5B on banking-9 (README, "
         "'Spread examples and distinct lines'): three-seed runs at budget 300, test 0.730 vs the default's 0.733. "
-        "'failures': before the first iteration the seed is run on the whole training set (charged to the budget as "
-        "'survey' rollouts, and reused whenever the seed is a parent), and a label's texts the seed got wrong are shown "
-        "first: the definition is written from the cases it has to fix, not from the ones the seed already gets",
+        "'failures': before the first iteration the seed is run on the training set (up to 50 examples, a seeded "
+        "sample of a larger set; charged to the budget as 'survey' rollouts, and with reuse_evaluations served from "
+        "memory whenever the seed is a parent later), and a label's texts the seed got wrong are shown first: the "
+        "definition is written from the cases it has to fix, not from the ones the seed already gets",
     )
     definition_distinct: bool = Field(
         False,

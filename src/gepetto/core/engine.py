@@ -47,6 +47,12 @@ from gepetto.proposers.base import Proposer
 from gepetto.systems.adapter import ExampleResult, ModuleRecord, System
 
 
+# Training examples the seed is run on before the first iteration when the proposer asks for a
+# survey (``reflection.definition_examples: failures``): a whole small training set, a seeded
+# sample of a large one.
+SURVEY_EXAMPLES = 50
+
+
 class ReplaySource(Protocol):
     """Results of an earlier, interrupted run of the same configuration.
 
@@ -480,17 +486,20 @@ class Engine:
         self._gate_and_accept(state, base, child, parent, texts, refusals, parent_sum, child_sum, cursor=state.module_cursor.get(parent, 0))
 
     def _survey(self, state: _State, index: int) -> None:
-        """Run the seed on the training set (at most a tenth of the budget) when the proposer
-        asks for it, and hand it the records: a proposer that knows which training examples
-        the seed gets wrong can write its first text from those. Charged as ``survey``
-        rollouts; the results are memoized, so a minibatch of the seed later costs nothing,
-        and a resumed run replays them like any evaluation."""
+        """Run the seed on the training set (at most ``SURVEY_EXAMPLES`` of it, a seeded sample
+        when larger) when the proposer asks for it, and hand it the records: a proposer that
+        knows which training examples the seed gets wrong can write its first text from those.
+        Charged as ``survey`` rollouts; with ``reuse_evaluations`` the results are memoized, so
+        the seed's later minibatches cost nothing, and a resumed run replays them. The size
+        depends on the data and the seed only, never on the budget, so a run resumed with
+        another ``max_rollouts`` surveys the same examples."""
         wants = getattr(self.proposer, "wants_survey", None)
         if wants is None or not wants() or not self.trainset:
             return
-        ids = list(range(min(len(self.trainset), self.config.max_rollouts // 10)))
-        if not ids or not state.budget.can_afford(len(ids) + 2 * self.config.minibatch_size + len(self.valset)):
-            return
+        n = len(self.trainset)
+        ids = list(range(n)) if n <= SURVEY_EXAMPLES else sorted(random.Random(f"survey:{self.config.seed}").sample(range(n), SURVEY_EXAMPLES))
+        if not state.budget.can_afford(len(ids) + 2 * self.config.minibatch_size + len(self.valset) + self.check_rollouts()):
+            return  # a budget this small is better spent on proposals
         results = self._evaluate(state, state.records[index].candidate, "train", ids, traces=True, kind="survey", pool_index=index)
         records = [rec for i, r in zip(ids, results) for module in self.modules for rec in self._module_records(r, module, self.trainset[i])]
         self.proposer.survey(records)
@@ -634,10 +643,14 @@ class Engine:
                 f"every rollout of the seed candidate failed ({exc}); check that the task LM is reachable"
             ) from exc
         self._after_scoring(state, seed_index, -np.inf)
-        self._survey(state, seed_index)
 
         stop_reason = "budget"
-        while True:
+        surveyed = True
+        try:
+            self._survey(state, seed_index)
+        except SystemicFailure as exc:
+            stop_reason, surveyed = f"systemic-failure: {exc}", False
+        while surveyed:
             reason = self._stop_reason(state, started)
             if reason is not None:
                 stop_reason = reason

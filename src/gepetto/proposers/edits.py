@@ -234,9 +234,14 @@ class EditProposer:
         self._memories.clear()
 
     def wants_survey(self) -> bool:
-        """Whether the engine should run the seed on the whole training set before the first
-        iteration and hand the records to :meth:`survey` (``definition_examples: failures``)."""
-        return self.config.definition_examples == "failures"
+        """Whether the engine should run the seed on the training set before the first
+        iteration and hand the records to :meth:`survey`: only with ``definition_examples:
+        failures`` and for a classifier whose first edit writes definitions (anything else
+        could not use the survey and would only pay for it)."""
+        return (
+            self.config.definition_examples == "failures" and self.define_all_first
+            and self._label_set(self._primed) is not None
+        )
 
     def survey(self, records: Sequence[ModuleRecord]) -> None:
         """The seed's records on the training set: which texts each module got wrong, so a
@@ -266,13 +271,14 @@ class EditProposer:
             if text not in bucket:
                 bucket.append(text)
 
-    def _label_set(self) -> list[str] | None:
+    def _label_set(self, memory: dict[str, list[str]] | None = None) -> list[str] | None:
         if self.labels is not None:
             return list(self.labels)
-        seen = list(self._memory)
+        memory = self._memory if memory is None else memory
+        seen = list(memory)
         # A classifier's expected answers come from a small set and repeat; open answers
         # (names, numbers, sentences) mostly do not, and get rules instead of definitions.
-        total = sum(len(texts) for texts in self._memory.values())
+        total = sum(len(texts) for texts in memory.values())
         if 2 <= len(seen) <= 40 and all(len(label.split()) <= 4 for label in seen) and total >= 2 * len(seen):
             return None if _meaningless_labels(seen) else seen
         return None
