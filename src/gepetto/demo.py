@@ -17,7 +17,7 @@ import yaml
 
 from gepetto.api import optimize
 from gepetto.core.config import Config, ReflectionConfig
-from gepetto.core.planning import plan_budget
+from gepetto.core.planning import plan_budget, survey_size
 from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_seconds=args.max_minutes * 60,
             reflection=ReflectionConfig(max_tokens=512, strategy=args.strategy, use_grammar=True),
         )
-        print("plan: " + plan_budget(args.budget, len(task.train), len(task.val), args.minibatch).summary(), flush=True)
+        survey = 0 if config.reflection.strategy == "rewrite" else survey_size(len(task.train), config.reflection.definition_examples)
+        print("plan: " + plan_budget(args.budget, len(task.train), len(task.val), args.minibatch, survey=survey).summary(), flush=True)
         if not sizes:  # a task file can name a bundled task, not its sizes: with other sizes the copy would lie
             save_task_copy(run_dir, task.name, args.model, config)
         result = optimize(

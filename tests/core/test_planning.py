@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gepetto import Config, optimize
-from gepetto.core.planning import plan_budget
+from gepetto.core.planning import SURVEY_EXAMPLES, plan_budget, survey_size
 from gepetto.proposers.base import Attempt, Proposal
 from tests.engine.toy import SEED, ToySystem, UnhelpfulProposer, make_examples
 
@@ -54,3 +54,35 @@ def test_warnings_say_what_to_change() -> None:
     small = plan_budget(100, 30, 30, 3)
     assert small.max_accepted == 1 and "max_rollouts >=" in small.warnings[0]
     assert plan_budget(600, 30, 30, 3).warnings == ()
+
+
+class SurveyingUnhelpfulProposer(UnhelpfulProposer):
+    """Asks for the seed's survey of the training set, then never helps."""
+
+    def __init__(self) -> None:
+        self.surveyed = 0
+
+    def wants_survey(self) -> bool:
+        return True
+
+    def survey(self, records) -> None:  # noqa: ANN001
+        self.surveyed = len(records)
+
+
+def test_estimate_counts_the_survey_before_the_first_iteration() -> None:
+    budget = 150
+    config = Config(max_rollouts=budget, minibatch_size=3, use_merge=False, reuse_evaluations=False, seed=1)
+    proposer = SurveyingUnhelpfulProposer()
+    result = optimize(ToySystem(), TRAIN, VAL, proposer=proposer, config=config)
+    assert proposer.surveyed > 0
+    plan = plan_budget(budget, len(TRAIN), len(VAL), 3, survey=survey_size(len(TRAIN), "failures"))
+    assert plan.seed_cost == len(VAL) + len(TRAIN) and "survey 12" in plan.summary()
+    assert abs(_evaluated(result) - plan.max_iterations) <= 1, (_evaluated(result), plan)
+    without = plan_budget(budget, len(TRAIN), len(VAL), 3)
+    assert without.max_iterations - plan.max_iterations == len(TRAIN) // 6  # 12 rollouts are two gates of 6
+
+
+def test_survey_size_follows_the_setting_and_the_cap() -> None:
+    assert survey_size(30, "failures") == 30
+    assert survey_size(500, "failures") == SURVEY_EXAMPLES
+    assert survey_size(30, "first") == 0 and survey_size(30, "spread") == 0

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import yaml
 
 from gepetto.api import StopFlag, optimize
-from gepetto.core.planning import plan_budget
+from gepetto.core.planning import plan_budget, survey_size
 from gepetto.core.candidate import Candidate
 from gepetto.core.events import RunStarted
 from gepetto.lm.base import UsageTracker
@@ -152,7 +152,9 @@ def execute(
               f"run dir {run_dir}", flush=True)
         if not quiet:
             cfg = task.optimizer
-            print("gepetto: plan: " + plan_budget(cfg.max_rollouts, len(splits.train), len(splits.val), cfg.minibatch_size).summary(), flush=True)
+            survey = 0 if cfg.reflection.strategy == "rewrite" else survey_size(len(splits.train), cfg.reflection.definition_examples)
+            plan = plan_budget(cfg.max_rollouts, len(splits.train), len(splits.val), cfg.minibatch_size, survey=survey)
+            print("gepetto: plan: " + plan.summary(), flush=True)
         try:
             result = optimize(
                 system, splits.train, splits.val, reflection_lm=reflection_lm, config=task.optimizer,

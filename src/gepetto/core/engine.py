@@ -32,6 +32,7 @@ from gepetto.core.events import (
 )
 from gepetto.core.merge import merge_subsample, plan_merge
 from gepetto.core.pareto import ScoreTable, pareto_front
+from gepetto.core.planning import SURVEY_EXAMPLES
 from gepetto.core.result import ProposalRecord, Result
 from gepetto.core.rounds import round_width, run_round
 from gepetto.core.sampling import EpochShuffledSampler
@@ -45,12 +46,6 @@ from gepetto.core.selection import (
 )
 from gepetto.proposers.base import Proposer
 from gepetto.systems.adapter import ExampleResult, ModuleRecord, System
-
-
-# Training examples the seed is run on before the first iteration when the proposer asks for a
-# survey (``reflection.definition_examples: failures``): a whole small training set, a seeded
-# sample of a large one.
-SURVEY_EXAMPLES = 50
 
 
 class ReplaySource(Protocol):

@@ -3,14 +3,22 @@
 Users set a budget and find out after an hour that it paid for one proposal. The costs
 are known in advance: scoring the seed on the validation set, then per iteration the
 parent's and the child's minibatch (``2 * minibatch``), and for every child that passes
-the gate a full validation pass. So the number of iterations lies between two bounds:
-every child rejected (the most iterations) and every child accepted (the fewest).
+the gate a full validation pass. With ``reflection.definition_examples: failures`` the seed
+also runs once on the training set before the first iteration (the survey, at most
+``SURVEY_EXAMPLES`` examples), which comes off the top like the seed's validation. So the
+number of iterations lies between two bounds: every child rejected (the most iterations) and
+every child accepted (the fewest).
 Proposals refused before evaluation cost nothing and are not counted here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# Training examples the seed is run on before the first iteration when the proposer asks for a
+# survey (``reflection.definition_examples: failures``): a whole small training set, a seeded
+# sample of a large one. Here because it is a cost the plan must know; the engine reads it.
+SURVEY_EXAMPLES = 50
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class BudgetPlan:
     min_iterations: int  # if every child is accepted
     max_accepted: int  # children the budget can fully validate
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    survey_cost: int = 0  # the seed on the training set before the first iteration (part of seed_cost)
 
     def iterations_with(self, accepted: int) -> int:
         """Evaluated proposals when the first ``accepted`` children pass the gate and the
@@ -39,31 +48,46 @@ class BudgetPlan:
         return n
 
     def summary(self) -> str:
+        start = (f"seed validation {self.seed_cost - self.survey_cost} + survey {self.survey_cost}" if self.survey_cost
+                 else f"seed validation {self.seed_cost}")
         text = (
-            f"budget {self.budget}: seed validation {self.seed_cost}, then {self.gate_cost} per evaluated proposal "
+            f"budget {self.budget}: {start}, then {self.gate_cost} per evaluated proposal "
             f"+ {self.validation_cost} per accepted child -> {self.min_iterations}-{self.max_iterations} evaluated "
             f"proposals, at most {self.max_accepted} accepted"
         )
         return text + "".join(f"\nwarning: {w}" for w in self.warnings)
 
 
-def plan_budget(budget: int, n_train: int, n_val: int, minibatch_size: int, *, want_accepted: int = 3) -> BudgetPlan:
-    """Bounds on what ``budget`` buys; warns when it cannot pay for ``want_accepted`` improvements."""
+def plan_budget(
+    budget: int, n_train: int, n_val: int, minibatch_size: int, *, want_accepted: int = 3, survey: int = 0,
+) -> BudgetPlan:
+    """Bounds on what ``budget`` buys; warns when it cannot pay for ``want_accepted`` improvements.
+    ``survey``: rollouts the seed spends on the training set before the first iteration
+    (:func:`survey_size`; 0 without ``definition_examples: failures``)."""
     mb = min(minibatch_size, n_train)
     gate = 2 * mb
-    max_acc = max(0, (budget - n_val) // (gate + n_val))
-    probe = BudgetPlan(budget, n_val, gate, n_val, 0, 0, max_acc)
+    start = n_val + survey
+    max_acc = max(0, (budget - start) // (gate + n_val))
+    probe = BudgetPlan(budget, start, gate, n_val, 0, 0, max_acc)
     max_iter, min_iter = probe.iterations_with(0), probe.iterations_with(max_acc)
     warnings: list[str] = []
     if max_acc == 0:
         warnings.append(
-            f"the budget cannot pay for even one accepted child ({n_val} for the seed + {gate + n_val} per accepted "
-            f"child); raise max_rollouts to at least {n_val + gate + n_val} or shrink the validation set"
+            f"the budget cannot pay for even one accepted child ({start} for the seed + {gate + n_val} per accepted "
+            f"child); raise max_rollouts to at least {start + gate + n_val} or shrink the validation set"
         )
     elif max_acc < want_accepted:
-        need = n_val + want_accepted * (gate + n_val) + 10 * gate
+        need = start + want_accepted * (gate + n_val) + 10 * gate
         warnings.append(
             f"the budget pays for at most {max_acc} accepted children; GEPA usually needs several rounds of "
             f"improvement. Consider max_rollouts >= {need} (or a smaller validation set)"
         )
-    return BudgetPlan(budget, n_val, gate, n_val, max_iter, min_iter, max_acc, tuple(warnings))
+    return BudgetPlan(budget, start, gate, n_val, max_iter, min_iter, max_acc, tuple(warnings), survey)
+
+
+def survey_size(n_train: int, definition_examples: str) -> int:
+    """Rollouts the seed's survey of the training set costs at most: the whole set up to
+    ``SURVEY_EXAMPLES`` when definitions are written from the seed's errors, else none. At
+    most, because the engine skips it for a task whose first edit cannot use it (no label
+    set, option letters)."""
+    return min(n_train, SURVEY_EXAMPLES) if definition_examples == "failures" else 0
