@@ -24,7 +24,7 @@ def rec(text: str, expected: str, output: str, score: float) -> ModuleRecord:
 
 
 def test_lines_sharing_their_content_words_are_blurred_and_a_shared_theme_is_not() -> None:
-    # measured banking-9 lines (README, "Distinct definitions")
+    # measured banking-9 lines (docs/measurements.md, "Spread examples and distinct lines")
     definitions = {
         "card_arrival": "Waiting for delivery of a new card.",
         "card_delivery_estimate": "Waiting for delivery of card",

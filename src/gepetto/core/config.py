@@ -75,7 +75,7 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: how a label's definition is asked for (labels with training examples, no "
         "contrast). 'situation': what situation the writer of such a text is in or what they want, so that every "
         "text of the label fits; 'describe': what such texts ask about (the wording before). Measured with the 1.5B "
-        "on banking-9 (README, 'Definition wording'): four sampled sets each, mean test 0.760 vs 0.735, higher for "
+        "on banking-9 (docs/measurements.md, 'Definition wording'): four sampled sets each, mean test 0.760 vs 0.735, higher for "
         "three of four samples; in three-seed runs at budget 300, test 0.750 (+6.0 over the seed) vs 0.743 (+4.3)",
     )
     definition_examples: Literal["first", "spread", "failures"] = Field(
@@ -83,7 +83,7 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: which of a label's known training texts are shown when its definition is "
         "written. 'first': the first ones in training order; 'spread': the most typical one, then each time the one "
         "least like those chosen (tf-idf words, in code; gepetto.proposers.neighbours.spread_texts), so the line "
-        "is written from the label's range rather than one corner of it. Measured with the 1.5B on banking-9 (README, "
+        "is written from the label's range rather than one corner of it. Measured with the 1.5B on banking-9 (docs/measurements.md, "
         "'Spread examples and distinct lines'): three-seed runs at budget 300, test 0.730 vs the default's 0.733. "
         "'failures': before the first iteration the seed is run on the training set (up to 50 examples, a seeded "
         "sample of a larger set; charged to the budget as 'survey' rollouts, and with reuse_evaluations served from "
@@ -95,7 +95,7 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: after a complete definition set is written, two labels whose lines share "
         "most of their content words (in code; gepetto.proposers.distinct) are told apart: the line of the one with "
         "fewer training texts is written again beside the other's texts and line, and kept when it shares less with "
-        "it. One reflection call per blurred pair, no rollouts. Measured with the 1.5B on banking-9 (README, 'Spread "
+        "it. One reflection call per blurred pair, no rollouts. Measured with the 1.5B on banking-9 (docs/measurements.md, 'Spread "
         "examples and distinct lines'): on six sets scored with and without the step, test 0.763 vs 0.762",
     )
     definition_samples: int = Field(
@@ -103,7 +103,7 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers: lines sampled per label for a complete definition set; with more than one, "
         "the one most like the others (word overlap, in code; gepetto.proposers.consensus) goes into the set, which "
         "drops details a single sample made up. No rollouts, one reflection call per sample. 1: the first line. "
-        "Measured with the 1.5B on banking-9 (README, 'Consensus lines'): 5 samples raised fixed sets' mean test "
+        "Measured with the 1.5B on banking-9 (docs/measurements.md, 'Consensus lines'): 5 samples raised fixed sets' mean test "
         "0.740 -> 0.758 but three-seed runs at budget 300 to 0.730 vs 0.750, so it is opt-in",
     )
     define_unseen_labels: bool = Field(
@@ -111,7 +111,7 @@ class ReflectionConfig(_Strict):
         description="edits, classifiers whose system names its labels (PromptSystem.labels): work from that whole "
         "label list (prompts name every label, confusions with any label are planned) and define in a complete "
         "set also the labels no training example shows, from the label's name. false: only the labels the "
-        "training examples show (the behaviour before; measured in the README)",
+        "training examples show (the behaviour before; measured in docs/measurements.md)",
     )
     unseen_definition: Literal["model", "name"] = Field(
         "model",
@@ -119,7 +119,7 @@ class ReflectionConfig(_Strict):
         "reflection LM writes a line from the label's name; 'name': code writes the name itself as the line "
         "(card_swallowed -> 'card swallowed'), no reflection call. Why 'name' exists: a small model's line from a name "
         "alone adds what it guesses ('a card accidentally swallowed by a person'), which the task model then follows. "
-        "Measured on banking-9 (README): 0.723 over three seeds against the default's 0.733-0.750, so 'model' stays the default",
+        "Measured on banking-9 (docs/measurements.md): 0.723 over three seeds against the default's 0.733-0.750, so 'model' stays the default",
     )
     demonstrations: bool = Field(
         True,
@@ -137,7 +137,7 @@ class ReflectionConfig(_Strict):
         "'Examples:' section after the definitions, each input followed by its label. 'inline': each input "
         "quoted at the end of its own label's definition line ('- card_arrival: ... Example: \"...\"'), so a "
         "label's definition and example are read together and a label without an example keeps its place in "
-        "the same list. Measured in the README ('Where the examples section costs banking-9'): on banking-9's dev "
+        "the same list. Measured in docs/measurements.md ('Where the examples section costs banking-9'): on banking-9's dev "
         "queries it removes the answers pulled to labels no example shows, on banking-top-up's it gives back half the "
         "section's gain; over both they tie, so 'section' stays the default. Without a definitions list the quotes "
         "start one (a label's line is then its example alone, until a definition set gives it words)",
@@ -145,7 +145,7 @@ class ReflectionConfig(_Strict):
     demonstrations_per_label: int = Field(
         1, ge=1, le=8,
         description="edits, classifiers: training inputs per label in the examples section, in rounds over the "
-        "label list (fewer when the text would pass max_text_chars). Measured with the 1.5B (README, "
+        "label list (fewer when the text would pass max_text_chars). Measured with the 1.5B (docs/measurements.md, "
         "'Demonstrations'): over three nine-intent BANKING77 groups, fixed instructions, mean test 0.757 with one "
         "per label, 0.767 with two or three; in three-seed banking-9 runs two per label gained nothing over one "
         "and made runs a third slower (longer prompts), so one is the default",

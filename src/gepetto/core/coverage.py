@@ -4,14 +4,14 @@ Why: GEPA selects candidates on the validation set only. A label the validation 
 no example of is invisible to selection: a candidate that learns it and one that breaks
 it score the same. This is not hypothetical: banking-9's 30 validation queries hold no
 ``lost_or_stolen_card`` query and one ``card_swallowed`` query (its test set nine of each),
-and validation ranked candidates poorly for test for that reason (README, "Choosing a
+and validation ranked candidates poorly for test for that reason (docs/measurements.md, "Choosing a
 definition set"). The check is cheap and runs before any model call; the fix is a
 stratified split (``data.split.stratify: true`` in a task file) or more validation data.
 
 The same holds the other way for reflection, which reads training examples only: a label
 only the validation set shows is defined from its name alone. banking-9's one
 ``card_swallowed`` query is in validation, and no reflection model we run knows that a
-"swallowed" card is one an ATM kept (README, "Labels without training examples").
+"swallowed" card is one an ATM kept (docs/measurements.md, "Labels without training examples").
 """
 
 from __future__ import annotations

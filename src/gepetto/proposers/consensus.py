@@ -6,7 +6,7 @@ copied from one example ("for a US customer"), a wrong guess ("swallowed by a pe
 animal"). The agreeing part is what the examples share; the additions are what one sample
 made up. The line whose words the other samples share most (the medoid under word-set
 overlap) keeps the gist and drops the outliers, with no model call and no rollout
-(self-consistency applied to a line of text; measured in the README, "Consensus lines").
+(self-consistency applied to a line of text; measured in docs/measurements.md, "Consensus lines").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which lines of a definition set say the same thing for two different labels.
 
 Why: a small model writes each label's line from that label's texts alone, and two labels
-whose texts share a topic get the same line. In banking-9's measured sets (README,
+whose texts share a topic get the same line. In banking-9's measured sets (docs/measurements.md,
 "Spread examples and distinct lines") `card_arrival` and `card_delivery_estimate` got "Waiting for
 delivery of a new card." and "Waiting for delivery of card" in five of eight sets; the task
 model then cannot tell them apart, and `card_arrival` keeps 1 to 4 of its 10 test queries.

@@ -2,8 +2,8 @@
 the instruction.
 
 Why: asked to rewrite a whole instruction from rendered traces, a 0.5B-1.5B model mostly
-returns chatter, echoes of the examples or near-copies of the old text (see the README's
-measurements). Asked for one thing in a fixed form — a definition of one label that tells
+returns chatter, echoes of the examples or near-copies of the old text (see
+docs/measurements.md). Asked for one thing in a fixed form — a definition of one label that tells
 it apart from the label it was confused with, or one general rule — it answers usably.
 The error analysis (which label was confused with which, which examples show it) is done
 here in code, and the edit is applied by code, so the instruction keeps its structure:
@@ -383,7 +383,7 @@ class EditProposer:
         examples every set could be scored on) is proposed. Why: which of several sampled
         sets is best varies by several test points, and 0/1 accuracy on 30 validation
         examples ranks them only loosely; the likelihood is a graded signal from the same
-        examples (measured in the README: "Choosing a definition set")."""
+        examples (measured in docs/measurements.md: "Choosing a definition set")."""
         assert self.likelihood is not None
         attempts: list[Attempt] = []
         texts: list[str] = []
@@ -599,7 +599,7 @@ class EditProposer:
         rounds over the label list, appended to a classifier's instruction; None while no
         correct reply has shown the form of an answer.
 
-        Why: on fixed instructions with the 1.5B task model (README, "Demonstrations"),
+        Why: on fixed instructions with the 1.5B task model (docs/measurements.md, "Demonstrations"),
         one training input per label lifted the seed on three nine-intent BANKING77 groups
         by +2 to +21 points on test; two or three per label added about one point more on
         average (not in runs, where they only made prompts longer), and the layout (label
@@ -663,7 +663,7 @@ class EditProposer:
 
         Why: on counting and arithmetic tasks a small task model told *how* (a rule) gains
         little, and shown one solved case step by step it copies the method (measured in
-        the README: one worked example lifted object counting from 0.35 to 0.58 on test).
+        docs/measurements.md: one worked example lifted object counting from 0.35 to 0.58 on test).
         The reflection model writes only the steps, with the gold answer in view; code
         checks that the last step reaches the gold answer and closes the example with the
         answer line in the exact form the metric accepted in the task's own correct
@@ -833,7 +833,7 @@ class EditProposer:
                 *[f"- {_short(t)}" for t in examples],
             ]
             # The writer's situation, not the texts' topic: "Waiting for delivery of requested card" instead of
-            # "Texts seeking information about the delivery of a new card" (README, "Definition wording")
+            # "Texts seeking information about the delivery of a new card" (docs/measurements.md, "Definition wording")
             situation = not confused and self.config.definition_wording == "situation"
             if confused:
                 others = self._memory.get(confused, [])[:3]
@@ -946,7 +946,7 @@ def _solution_steps(reply: str, gold: str, truncated: bool) -> tuple[list[str], 
     a step that is only a heading ("2. Count each item:" with nothing after it), or an
     equation that is wrong ("1 + 1 + 1 = 4"). Why the last two: with the gold answer in
     view a small model states it whatever its steps say, and the task model copies the
-    steps' habits, not only the answer line (README, "Demonstrations")."""
+    steps' habits, not only the answer line (docs/measurements.md, "Demonstrations")."""
     if truncated:
         return [], "truncated"
     steps = [m.group(2) for line in reply.splitlines() if (m := _STEP.match(line))]

@@ -4,7 +4,7 @@ Why: accuracy alone hides what an optimized instruction did. A prompt can gain a
 never answering a minority label ("prevalence hacking"), or trade one label's recall for
 another's; and the errors that remain are the next thing to work on (on banking-9 they
 were `card_swallowed` read as `lost_or_stolen_card` and `card_arrival` as
-`card_delivery_estimate` — README, "Labels without training examples"). This module only
+`card_delivery_estimate` — docs/measurements.md, "Labels without training examples"). This module only
 counts. Whether a reply was right is the system's own metric's verdict (the score), so the
 table always agrees with the accuracy printed above it; the label parser of
 :class:`LabelMetric` only names what a wrong reply said, and "no label", "several labels"
