@@ -13,7 +13,7 @@ each stored text and only adds a closing line, so the effect is the line's alone
 
 Default splits: validation and the task's held-out rows (not test), each scored apart.
 
-    python benchmarks/closing_line.py [--task banking-9] [--limit 6] [--splits val holdout]
+    python benchmarks/closing_line.py [--task banking-9] [--tags b300-s012 b300-s012-unseen] [--limit 6] [--splits val holdout]
 
 Prints a table and writes benchmarks/results/closing_line-<task>.json.
 """
@@ -56,11 +56,12 @@ def closing(text: str, variant: str, labels: list[str]) -> str:
     raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
 
 
-def texts_with_definitions(task: str, limit: int | None) -> list[dict]:
-    """Stored gepetto texts of ``task`` that hold a definitions list, once each, newest result files first."""
+def texts_with_definitions(task: str, limit: int | None, tags: list[str] | None = None) -> list[dict]:
+    """Stored gepetto texts of ``task`` that hold a definitions list, once each, in result-file
+    order (``tags``: only these files, as in section_pairs.py)."""
     seen: set[str] = set()
     out: list[dict] = []
-    for path, row, text in sorted(_returned_texts(task), key=lambda item: -item[0].stat().st_mtime):
+    for path, row, text in _returned_texts(task, tags):
         if text in seen or DEFINITIONS_HEADER not in text:
             continue
         seen.add(text)
@@ -73,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", default="banking-9")
     p.add_argument("--model", default="1.5b", help="embedded task model")
-    p.add_argument("--limit", type=int, default=6, help="at most this many stored texts (newest first)")
+    p.add_argument("--limit", type=int, default=6, help="at most this many stored texts")
+    p.add_argument("--tags", nargs="*", default=None, help="only these result files (the part of the name after "
+                   "compare-<task>-, e.g. b300-s012-unseen); default: all")
     p.add_argument("--splits", nargs="+", default=["val", "holdout"], choices=["train", "val", "holdout", "test"])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = p.parse_args(argv)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     task = get_task(args.task)
-    texts = texts_with_definitions(args.task, args.limit)
+    texts = texts_with_definitions(args.task, args.limit, args.tags)
     if not texts:
         print(f"no stored gepetto run of {args.task} returned a definitions list")
         return 1
