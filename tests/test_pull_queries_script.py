@@ -1,0 +1,36 @@
+"""benchmarks/pull_queries.py's reading of replies and its choice of pulled queries (no server)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from gepetto.systems.metrics import LabelMetric
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+spec = importlib.util.spec_from_file_location("pull_queries", ROOT / "benchmarks" / "pull_queries.py")
+pull_queries = importlib.util.module_from_spec(spec)
+sys.modules["pull_queries"] = pull_queries
+spec.loader.exec_module(pull_queries)  # type: ignore[union-attr]
+
+METRIC = LabelMetric(["declined_transfer", "card_payment_declined", "card_arrival"])
+
+
+def test_answered_reads_one_label_and_marks_none_or_several() -> None:
+    assert pull_queries.answered(METRIC, "card_payment_declined") == "card_payment_declined"
+    assert pull_queries.answered(METRIC, "I think: declined_transfer.") == "declined_transfer"
+    assert pull_queries.answered(METRIC, "no idea") == "(none)"
+    assert pull_queries.answered(METRIC, "declined_transfer or card_arrival") == "(several)"
+    assert pull_queries.answered(METRIC, None) == "(none)"
+
+
+def test_pulled_keeps_rows_where_either_version_names_an_unseen_label() -> None:
+    rows = [
+        {"query": "q1", "gold": "declined_transfer", "with": "card_payment_declined", "without": "declined_transfer"},
+        {"query": "q2", "gold": "declined_transfer", "with": "declined_transfer", "without": "declined_transfer"},
+        {"query": "q3", "gold": "card_arrival", "with": "card_arrival", "without": "card_payment_declined"},
+        {"query": "q4", "gold": "card_arrival", "with": "declined_transfer", "without": "(none)"},
+    ]
+    assert [r["query"] for r in pull_queries.pulled(rows, {"card_payment_declined"})] == ["q1", "q3"]
