@@ -44,9 +44,14 @@ def answered(metric: LabelMetric, reply: object) -> str:
     return found[0] if len(found) == 1 else ("(none)" if not found else "(several)")
 
 
+def wrongly_unseen(answer: str, gold: str, unseen: set[str]) -> bool:
+    """A wrong answer naming a label in ``unseen`` (a right ``card_swallowed`` is no pull)."""
+    return answer in unseen and answer != gold
+
+
 def pulled(rows: list[dict], unseen: set[str]) -> list[dict]:
-    """The rows (query, gold, with, without) where either answer names a label in ``unseen``."""
-    return [r for r in rows if r["with"] in unseen or r["without"] in unseen]
+    """The rows (query, gold, with, without) where either answer wrongly names a label in ``unseen``."""
+    return [r for r in rows if wrongly_unseen(r["with"], r["gold"], unseen) or wrongly_unseen(r["without"], r["gold"], unseen)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,16 +81,16 @@ def main(argv: list[str] | None = None) -> int:
             rows = [{"query": ex["text"], "gold": ex["label"], "with": answered(metric, a.output),
                      "without": answered(metric, b.output)} for ex, a, b in zip(examples, with_section, without)]
             hits = pulled(rows, unseen)
-            out.append({"file": item["file"], "seed": item["seed"], "pulled": hits,
+            out.append({"file": item["file"], "optimizer": item["optimizer"], "seed": item["seed"], "pulled": hits,
                         "with_score": sum(r["with"] == r["gold"] for r in rows) / len(rows),
                         "without_score": sum(r["without"] == r["gold"] for r in rows) / len(rows)})
-            print(f"\n{item['file']} seed {item['seed']}: {args.split} {out[-1]['with_score']:.2f} with the section, "
+            print(f"\n{item['file']} {item['optimizer']} seed {item['seed']}: {args.split} {out[-1]['with_score']:.2f} with the section, "
                   f"{out[-1]['without_score']:.2f} without", flush=True)
             print("| gold | with the section | without | query |")
             print("|---|---|---|---|")
             for r in hits:
                 print(f"| {r['gold']} | {r['with']} | {r['without']} | {r['query']} |")
-    queries = Counter(r["query"] for t in out for r in t["pulled"] if r["with"] in unseen)
+    queries = Counter(r["query"] for t in out for r in t["pulled"] if wrongly_unseen(r["with"], r["gold"], unseen))
     print(f"\nqueries pulled with the section, by how many of the {len(out)} texts pulled them:")
     for query, n in queries.most_common():
         print(f"  {n}  {query}")

@@ -32,5 +32,7 @@ def test_pulled_keeps_rows_where_either_version_names_an_unseen_label() -> None:
         {"query": "q2", "gold": "declined_transfer", "with": "declined_transfer", "without": "declined_transfer"},
         {"query": "q3", "gold": "card_arrival", "with": "card_arrival", "without": "card_payment_declined"},
         {"query": "q4", "gold": "card_arrival", "with": "declined_transfer", "without": "(none)"},
+        {"query": "q5", "gold": "card_payment_declined", "with": "card_payment_declined", "without": "card_arrival"},
     ]
+    # q5 names the unseen label and is right: no pull
     assert [r["query"] for r in pull_queries.pulled(rows, {"card_payment_declined"})] == ["q1", "q3"]
