@@ -100,6 +100,7 @@ class Endpoint:
     base_url: str
     model: str
     identity: str | None = None
+    seeded: bool = False  # send sampled calls a seed of their own (the embedded server; see OpenAICompatibleLM)
 
 
 def our_config(name: str, budget: int, seed: int) -> Config:
@@ -146,7 +147,8 @@ def per_label(system: Any, examples: list[Any], results: list[Any]) -> dict[str,
 
 def _lm(endpoint: Endpoint, role: str, tracker: UsageTracker | None, cache: ResponseCache | bool, sampled: bool = False):  # noqa: ANN202
     return make_lm(base_url=endpoint.base_url, model=endpoint.model, role=role if tracker else None, tracker=tracker,
-                   cache=cache, cache_sampled=sampled, identity=endpoint.identity, timeout_s=300)
+                   cache=cache, cache_sampled=sampled, identity=endpoint.identity, timeout_s=300,
+                   seed_samples=endpoint.seeded)
 
 
 def run_ours(name: str, task_name: str, budget: int, seed: int, task_ep: Endpoint, refl_ep: Endpoint,
@@ -440,11 +442,11 @@ def main(argv: list[str] | None = None) -> int:
             from gepetto.lm.embedded import start_embedded
 
             server = stack.enter_context(start_embedded(args.model))
-            task_ep = Endpoint(server.base_url, server.model, server.identity)
+            task_ep = Endpoint(server.base_url, server.model, server.identity, seeded=True)
             refl_ep = task_ep
             if args.reflection_model and args.reflection_model != args.model:
                 other = stack.enter_context(start_embedded(args.reflection_model))
-                refl_ep = Endpoint(other.base_url, other.model, other.identity)
+                refl_ep = Endpoint(other.base_url, other.model, other.identity, seeded=True)
         test_cache = ResponseCache(workdir / "test.sqlite")
         rows: list[dict[str, Any]] = []
         meta = {

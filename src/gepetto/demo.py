@@ -80,8 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with start_embedded(args.model, threads=args.threads) as server:
         print(f"model server ready at {server.base_url} after {time.monotonic() - started:.0f}s", flush=True)
         tracker = UsageTracker()
-        task_lm = make_lm(base_url=server.base_url, model=server.model, role="task", tracker=tracker, identity=server.identity)
-        reflection_lm = make_lm(base_url=server.base_url, model=server.model, role="reflection", tracker=tracker, cache_sampled=True, identity=server.identity)
+        task_lm = make_lm(base_url=server.base_url, model=server.model, role="task", tracker=tracker, identity=server.identity,
+                          seed_samples=True)
+        reflection_lm = make_lm(base_url=server.base_url, model=server.model, role="reflection", tracker=tracker, cache_sampled=True,
+                                identity=server.identity, seed_samples=True)
         system = task.make_system(task_lm)
         seed = system.seed_candidate
 

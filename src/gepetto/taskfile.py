@@ -332,7 +332,7 @@ def make_lms(task: TaskFile, tracker: UsageTracker, stack: Any) -> tuple[LM, LM]
                 servers[spec.embedded] = stack.enter_context(start_embedded(spec.embedded))
             server = servers[spec.embedded]
             return make_lm(base_url=server.base_url, model=server.model, role=role, tracker=tracker,
-                           cache_sampled=role == "reflection", identity=server.identity, **extra)
+                           cache_sampled=role == "reflection", identity=server.identity, seed_samples=True, **extra)
         return make_lm(base_url=spec.base_url or "", model=spec.model or "", api_key_env=spec.api_key_env, role=role,
                        tracker=tracker, cache_sampled=role == "reflection", **extra)
 

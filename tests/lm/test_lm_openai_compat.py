@@ -10,9 +10,11 @@ import pytest
 from lm_fakes import FakeOpenAIServer, Reply, error, ok
 
 from gepetto.lm import LM, LMError, OpenAICompatibleLM, normalize_base_url
+from gepetto.lm.openai_compat import sample_seed
 from gepetto.lm.retry import BackoffPolicy, parse_retry_after
 
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+FIXED_SEED = 389127065  # sample_seed([{"role": "user", "content": "hi"}], 3), computed once
 SECRET = "sk-test-PLANTED-s3cr3t-value-0123456789"
 
 
@@ -73,6 +75,39 @@ def test_params_pass_through_and_sample_index_is_not_sent(server: FakeOpenAIServ
     assert body["grammar"] == "root ::= 'x'"
     assert body["json_schema"] == schema
     assert "sample_index" not in body
+
+
+def test_seed_samples_gives_each_sample_of_a_prompt_its_own_fixed_seed(server: FakeOpenAIServer) -> None:
+    lm = make(server, seed_samples=True, temperature=0.7)
+    lm.complete(MSGS, sample_index=0)
+    lm.complete(MSGS, sample_index=0)
+    lm.complete(MSGS, sample_index=1)
+    lm.complete([MSGS[0], {"role": "user", "content": "other"}], sample_index=0)
+    asyncio.run(lm.acomplete(MSGS, sample_index=1))
+    seeds = [r.body["seed"] for r in server.chat_requests]
+    assert seeds[0] == seeds[1] == sample_seed(MSGS, 0)  # the same draw in every run and process
+    assert len({seeds[0], seeds[2], seeds[3]}) == 3  # another sample, another prompt: another seed
+    assert seeds[4] == seeds[2]  # async calls send the same seed
+    assert all(isinstance(x, int) and 0 <= x < 2**31 for x in seeds)
+
+
+def test_seed_samples_leaves_greedy_calls_and_explicit_seeds_alone(server: FakeOpenAIServer) -> None:
+    lm = make(server, seed_samples=True)
+    lm.complete(MSGS, temperature=0.0)
+    lm.complete(MSGS, temperature=0.7, seed=42)
+    lm.complete(MSGS)  # server-default temperature: sampled, so seeded
+    make(server, temperature=0.7).complete(MSGS)  # off by default: hosted APIs may not take ``seed``
+    bodies = [r.body for r in server.chat_requests]
+    assert "seed" not in bodies[0]
+    assert bodies[1]["seed"] == 42
+    assert bodies[2]["seed"] == sample_seed(MSGS, 0)
+    assert "seed" not in bodies[3]
+
+
+def test_sample_seed_is_stable_across_processes() -> None:
+    # a fixed value: a salted hash() would change from process to process
+    assert sample_seed([{"role": "user", "content": "hi"}], 3) == sample_seed([{"content": "hi", "role": "user"}], 3)
+    assert sample_seed([{"role": "user", "content": "hi"}], 3) == FIXED_SEED
 
 
 def test_unset_params_are_not_sent(server: FakeOpenAIServer) -> None:

@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"seed scores {evaluate(SEED)[0]:.2f}")
     with start_embedded(args.model) as server:
-        lm = make_lm(base_url=server.base_url, model=server.model, role="reflection", cache_sampled=True, identity=server.identity)
+        lm = make_lm(base_url=server.base_url, model=server.model, role="reflection", cache_sampled=True, identity=server.identity,
+                     seed_samples=True)
         result = optimize_text(
             SEED, evaluate, objective="a Python function slugify(title) that passes every test",
             reflection_lm=lm, config=Config(max_rollouts=args.budget, minibatch_size=1, reflection=ReflectionConfig(max_tokens=400)),

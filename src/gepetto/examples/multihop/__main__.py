@@ -51,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with start_embedded(args.model) as server:
         tracker = UsageTracker()
-        task_lm = make_lm(base_url=server.base_url, model=server.model, role="task", tracker=tracker, identity=server.identity)
+        task_lm = make_lm(base_url=server.base_url, model=server.model, role="task", tracker=tracker, identity=server.identity,
+                          seed_samples=True)
         reflection_lm = make_lm(base_url=server.base_url, model=server.model, role="reflection", tracker=tracker,
-                                cache_sampled=True, identity=server.identity)
+                                cache_sampled=True, identity=server.identity, seed_samples=True)
         system = multihop_system(task_lm, world.documents)
         seed = system.seed_candidate
         before = score(system, seed, test)
