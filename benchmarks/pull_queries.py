@@ -34,14 +34,15 @@ from section_pairs import RESULTS, served_system, stored_texts  # noqa: E402
 
 from gepetto.core.candidate import Candidate  # noqa: E402
 from gepetto.proposers.edits import split_example  # noqa: E402
+from gepetto.systems.breakdown import NO_LABEL, SEVERAL_LABELS  # noqa: E402
 from gepetto.systems.metrics import LabelMetric  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 
 
 def answered(metric: LabelMetric, reply: object) -> str:
-    """The one label a reply names, or a marker for none / several."""
+    """The one label a reply names, or the per-label breakdown's marker for none / several."""
     found = metric.parse(str(reply or ""))
-    return found[0] if len(found) == 1 else ("(none)" if not found else "(several)")
+    return found[0] if len(found) == 1 else (NO_LABEL if not found else SEVERAL_LABELS)
 
 
 def wrongly_unseen(answer: str, gold: str, unseen: set[str]) -> bool:

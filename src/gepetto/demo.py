@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_seconds=args.max_minutes * 60,
             reflection=ReflectionConfig(max_tokens=512, strategy=args.strategy, use_grammar=True),
         )
-        survey = 0 if config.reflection.strategy == "rewrite" else survey_size(len(task.train), config.reflection.definition_examples)
+        survey = survey_size(len(task.train), config.reflection)
         print("plan: " + plan_budget(args.budget, len(task.train), len(task.val), args.minibatch, survey=survey).summary(), flush=True)
         if not sizes:  # a task file can name a bundled task, not its sizes: with other sizes the copy would lie
             save_task_copy(run_dir, task.name, args.model, config)

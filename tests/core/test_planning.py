@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from gepetto import Config, optimize
+from gepetto.core.config import ReflectionConfig
 from gepetto.core.planning import SURVEY_EXAMPLES, plan_budget, survey_size
 from gepetto.proposers.base import Attempt, Proposal
 from tests.engine.toy import SEED, ToySystem, UnhelpfulProposer, make_examples
 
 TRAIN, VAL = make_examples(12, 1), make_examples(8, 2)
+FAILURES = ReflectionConfig(definition_examples="failures")
 
 
 def _evaluated(result) -> int:  # noqa: ANN001
@@ -75,7 +77,7 @@ def test_estimate_counts_the_survey_before_the_first_iteration() -> None:
     proposer = SurveyingUnhelpfulProposer()
     result = optimize(ToySystem(), TRAIN, VAL, proposer=proposer, config=config)
     assert proposer.surveyed > 0
-    plan = plan_budget(budget, len(TRAIN), len(VAL), 3, survey=survey_size(len(TRAIN), "failures"))
+    plan = plan_budget(budget, len(TRAIN), len(VAL), 3, survey=survey_size(len(TRAIN), FAILURES))
     assert plan.seed_cost == len(VAL) + len(TRAIN) and "survey 12" in plan.summary()
     assert abs(_evaluated(result) - plan.max_iterations) <= 1, (_evaluated(result), plan)
     without = plan_budget(budget, len(TRAIN), len(VAL), 3)
@@ -83,6 +85,8 @@ def test_estimate_counts_the_survey_before_the_first_iteration() -> None:
 
 
 def test_survey_size_follows_the_setting_and_the_cap() -> None:
-    assert survey_size(30, "failures") == 30
-    assert survey_size(500, "failures") == SURVEY_EXAMPLES
-    assert survey_size(30, "first") == 0 and survey_size(30, "spread") == 0
+    assert survey_size(30, FAILURES) == 30
+    assert survey_size(500, FAILURES) == SURVEY_EXAMPLES
+    assert survey_size(30, ReflectionConfig(definition_examples="first")) == 0
+    assert survey_size(30, ReflectionConfig(definition_examples="spread")) == 0
+    assert survey_size(30, ReflectionConfig(definition_examples="failures", strategy="rewrite")) == 0

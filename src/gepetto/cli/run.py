@@ -152,8 +152,8 @@ def execute(
               f"run dir {run_dir}", flush=True)
         if not quiet:
             cfg = task.optimizer
-            survey = 0 if cfg.reflection.strategy == "rewrite" else survey_size(len(splits.train), cfg.reflection.definition_examples)
-            plan = plan_budget(cfg.max_rollouts, len(splits.train), len(splits.val), cfg.minibatch_size, survey=survey)
+            plan = plan_budget(cfg.max_rollouts, len(splits.train), len(splits.val), cfg.minibatch_size,
+                               survey=survey_size(len(splits.train), cfg.reflection))
             print("gepetto: plan: " + plan.summary(), flush=True)
         try:
             result = optimize(

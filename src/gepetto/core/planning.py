@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gepetto.core.config import ReflectionConfig
+
 # Training examples the seed is run on before the first iteration when the proposer asks for a
 # survey (``reflection.definition_examples: failures``): a whole small training set, a seeded
 # sample of a large one. Here because it is a cost the plan must know; the engine reads it.
@@ -85,9 +87,10 @@ def plan_budget(
     return BudgetPlan(budget, start, gate, n_val, max_iter, min_iter, max_acc, tuple(warnings), survey)
 
 
-def survey_size(n_train: int, definition_examples: str) -> int:
+def survey_size(n_train: int, reflection: ReflectionConfig) -> int:
     """Rollouts the seed's survey of the training set costs at most: the whole set up to
-    ``SURVEY_EXAMPLES`` when definitions are written from the seed's errors, else none. At
-    most, because the engine skips it for a task whose first edit cannot use it (no label
-    set, option letters)."""
-    return min(n_train, SURVEY_EXAMPLES) if definition_examples == "failures" else 0
+    ``SURVEY_EXAMPLES`` when definitions are written from the seed's errors (and the
+    strategy is not the full rewrite, which writes none), else none. At most, because the
+    engine skips it for a task whose first edit cannot use it (no label set, option letters)."""
+    wanted = reflection.definition_examples == "failures" and reflection.strategy != "rewrite"
+    return min(n_train, SURVEY_EXAMPLES) if wanted else 0
