@@ -12,6 +12,14 @@ examples, so a layout can be chosen on data a run's report never shows as test:
   definition line (``- card_arrival: … Example: "Can I track …"``), so every label's
   definition and example sit together and a label without an example still has its line
   in the same list.
+* ``labelled`` — the section kept last, but each example written label first
+  (``card_arrival: "Can I track …"``), so it no longer mimics the task's own
+  input-then-answer turn;
+* ``labelled-all`` — ``labelled`` plus a ``label: (no example)`` line for every defined
+  label the section has no example of. Why these two: on banking-9 the section sends
+  queries unlike every example to the one label it never shows (``card_payment_declined``);
+  ``labelled-all`` names every label in the section, ``labelled`` only changes the form, so
+  the pair tells which of the two draws the pull.
 
 Default splits: validation and the task's held-out rows (rows of the training file beyond
 the protocol's train and validation), not test.
@@ -41,7 +49,7 @@ from section_pairs import RESULTS, evaluate, served_system, stored_texts  # noqa
 from gepetto.proposers.edits import DEFINITIONS_HEADER, _sentence, join_sections, split_example, split_sections  # noqa: E402
 from gepetto.tasks import get_task  # noqa: E402
 
-LAYOUTS = ("after", "none", "before", "inline")
+LAYOUTS = ("after", "none", "before", "inline", "labelled", "labelled-all")
 
 
 def examples_of(block: str) -> list[tuple[str, str]]:
@@ -72,6 +80,13 @@ def layout(text: str, name: str) -> str:
         inlined = {label: (f'{_sentence(line)} Example: "{first[label]}"' if label in first else line)
                    for label, line in definitions.items()}
         return join_sections(body, inlined, rules)
+    if name in ("labelled", "labelled-all"):
+        pairs = examples_of(block)
+        lines = [block.splitlines()[0]] + [f'{answer}: "{query}"' for query, answer in pairs]
+        if name == "labelled-all":
+            shown = {answer for _, answer in pairs}
+            lines += [f"{label}: (no example)" for label in definitions if label not in shown]
+        return rest.rstrip() + "\n\n" + "\n".join(lines)
     raise ValueError(f"unknown layout {name!r}; choose from {', '.join(LAYOUTS)}")
 
 

@@ -88,6 +88,10 @@ def test_layouts_move_the_same_examples_and_keep_every_definition() -> None:
     assert split_sections(inline)[1] == {"a": 'the first kind. Example: "one of a"', "b": 'the second kind. Example: "one of b"',
                                          "c": "no example of this one"}
     assert section_layouts.examples_of(split_example(FULL)[1]) == [("one of a", "a"), ("one of b", "b")]
+    rest = split_example(FULL)[0]
+    assert section_layouts.layout(FULL, "labelled") == rest + '\n\nExamples:\na: "one of a"\nb: "one of b"'
+    assert section_layouts.layout(FULL, "labelled-all") == (
+        rest + '\n\nExamples:\na: "one of a"\nb: "one of b"\nc: (no example)')
 
 
 def test_stored_pull_groups_runs_by_section_and_counts_answers_naming_unseen_labels(
