@@ -302,3 +302,21 @@ def test_disabled_rules_refuse_only_empty_replies():
     assert rules.check("Certainly! Please provide the inputs.", parent_text=PARENT) is None
     assert rules.check(PARENT, parent_text=PARENT) is None
     assert rules.check("   ", parent_text=PARENT) == "empty"
+
+
+def test_a_switch_into_another_script_is_refused() -> None:
+    """Qwen-family small models drift into Chinese; a text in a script that neither the
+    parent nor the training inputs use is refused, naming the script."""
+    drifted = GOOD_INSTRUCTION + "\nIf the payment method is not recognized, the卡片被拒绝."
+    assert check(drifted) == "foreign-script:CJK"
+    assert check(GOOD_INSTRUCTION + "\nОтвечай коротко.") == "foreign-script:CYRILLIC"
+
+
+def test_scripts_the_task_uses_are_not_a_switch() -> None:
+    """Accents, Greek letters of formulas, and any script the parent or the data already
+    use pass: the rule is about a language switch, not about non-ASCII text."""
+    assert check(GOOD_INSTRUCTION + "\nTreat café and naïve spellings alike; θ is an angle.") is None
+    japanese = ["カードが届きません", "My card has not arrived"]
+    assert check(GOOD_INSTRUCTION + "\nQueries may be in Japanese (カード means card).", training=japanese) is None
+    parent = PARENT + " 中文查询也一样。"
+    assert check(GOOD_INSTRUCTION + " 中文查询也一样。", parent=parent) is None

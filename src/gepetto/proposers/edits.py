@@ -55,7 +55,7 @@ from gepetto.proposers.arithmetic import NUMBER_TEXT, wrong_equation
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.consensus import consensus_index
 from gepetto.proposers.distinct import blurred_pairs, label_to_rewrite, line_words, overlap_coefficient, shared_name_words
-from gepetto.proposers.refusal import RefusalRules, normalize
+from gepetto.proposers.refusal import RefusalRules, foreign_scripts, normalize
 from gepetto.systems.adapter import ModuleRecord
 from gepetto.proposers.neighbours import nearest_labels, spread_texts
 from gepetto.systems.likelihood import paired_means
@@ -540,6 +540,8 @@ class EditProposer:
                 reply, line, reason = self._ask(request, sample_index)
                 if reason is None and self.rules.copies_training_input(line, current, known):
                     reason = "copied-training-input"
+                if reason is None and self.rules.enabled and foreign_scripts(line, [current, *known]):
+                    reason = "foreign-script:" + ",".join(foreign_scripts(line, [current, *known]))
                 attempts.append(Attempt(reason, reply, line if reason is None else None))
                 if reason is None:
                     kept.append((line, len(attempts) - 1))

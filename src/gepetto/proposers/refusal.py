@@ -8,6 +8,7 @@ training inputs, truncated replies. A refusal is counted and shown, never adopte
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -35,6 +36,38 @@ _PLACEHOLDER = re.compile(
 _BARE_LEADIN = re.compile(r"^[^\n]{0,80}:\s*$")
 _FORMAT_FIELD = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+# Scripts a text may use without being a language switch: Latin (with its accents) and the
+# letters of mathematical notation.
+_OWN_SCRIPTS = frozenset({"LATIN", "GREEK", "MATHEMATICAL"})
+
+
+def scripts(text: str) -> set[str]:
+    """The writing systems of ``text``'s letters beyond Latin and Greek, by the first word of
+    each letter's Unicode name (``CJK``, ``HIRAGANA``, ``CYRILLIC``, ``ARABIC`` ...)."""
+    out: set[str] = set()
+    for ch in set(text):
+        if ch.isalpha() and ord(ch) > 0x24F:
+            name = unicodedata.name(ch, "UNNAMED").split(" ")[0]
+            if name not in _OWN_SCRIPTS:
+                out.add(name)
+    return out
+
+
+def foreign_scripts(text: str, context: Iterable[str]) -> list[str]:
+    """Writing systems ``text`` uses that none of ``context`` (the parent text, the training
+    inputs) does. Why: Qwen-family small models switch into Chinese mid-sentence ("… the
+    payment method not being recognized, the卡"), and such a line is garbage to a task
+    model that reads English; a script the task's own data uses is left alone."""
+    mine = scripts(text)
+    if not mine:
+        return []
+    for other in context:
+        mine -= scripts(other)
+        if not mine:
+            return []
+    return sorted(mine)
 
 
 def normalize(text: str) -> str:
@@ -81,6 +114,7 @@ class RefusalRules:
         self, text: str, parent_text: str, training_inputs: Iterable[str], truncated: bool, allowed: str = "",
     ) -> str | None:
         stripped = text.strip()
+        training_inputs = list(training_inputs)  # read by two rules
         if not stripped:
             return "empty"
         if not self.enabled:
@@ -100,6 +134,9 @@ class RefusalRules:
             return "chatter"
         if _ECHO_MARKERS.search(stripped):
             return "echo"
+        foreign = foreign_scripts(stripped, [parent_text, allowed, *training_inputs])
+        if foreign:
+            return "foreign-script:" + ",".join(foreign)
         missing = set(_FORMAT_FIELD.findall(parent_text)) - set(_FORMAT_FIELD.findall(stripped))
         if missing and self.check_placeholders:
             return "dropped-placeholder:" + ",".join(sorted(missing))
