@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.benchmark_scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-spec = importlib.util.spec_from_file_location("closing_line", ROOT / "benchmarks" / "closing_line.py")
-closing_line = importlib.util.module_from_spec(spec)
-sys.modules["closing_line"] = closing_line
-spec.loader.exec_module(closing_line)  # type: ignore[union-attr]
+closing_line = load_script("closing_line")
 
 TEXT = ("Classify the query into one of these intents: a, b. Answer with the intent label only.\n\n"
         "Label definitions:\n- a: first thing\n- b: second thing\n\nExamples:\nInput: hello\na")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
+from tests.benchmark_scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("compare", ROOT / "benchmarks" / "compare.py")
-compare = importlib.util.module_from_spec(spec)
-sys.modules["compare"] = compare  # dataclasses look their module up while the class is built
-spec.loader.exec_module(compare)
+compare = load_script("compare")
 
 
 def _row(opt: str, seed: int, test: float, **kw) -> dict:

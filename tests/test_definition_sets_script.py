@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from gepetto.proposers.edits import split_sections
+from tests.benchmark_scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("definition_sets", ROOT / "benchmarks" / "definition_sets.py")
-definition_sets = importlib.util.module_from_spec(spec)
-sys.modules["definition_sets"] = definition_sets
-spec.loader.exec_module(definition_sets)  # type: ignore[union-attr]
+definition_sets = load_script("definition_sets")
 
 TEXT = """Classify the query. Answer with the intent label only.
 

@@ -3,22 +3,18 @@ here with scripted models (the numbers themselves come from the embedded ones)."
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 from gepetto.lm import ScriptedLM
+from tests.benchmark_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load():  # noqa: ANN201
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("demonstrations", ROOT / "benchmarks" / "demonstrations.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+    return load_script("demonstrations")
 
 
 def test_banking_rows_score_the_examples_section_and_its_layouts() -> None:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if "compare" not in sys.modules:
-    spec = importlib.util.spec_from_file_location("compare", ROOT / "benchmarks" / "compare.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compare"] = module
-    spec.loader.exec_module(module)
-spec = importlib.util.spec_from_file_location("efficiency_suite", ROOT / "benchmarks" / "efficiency_suite.py")
-suite = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(suite)
+from tests.benchmark_scripts import load_script
+
+if "compare" not in sys.modules:  # efficiency_suite imports it by name
+    load_script("compare")
+suite = load_script("efficiency_suite")
 
 
 def _row(task: str, seed: int, opt: str, curve: list[list[float]], test: float) -> dict:

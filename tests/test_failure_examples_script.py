@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,12 +9,11 @@ from types import SimpleNamespace
 from gepetto.lm import ScriptedLM
 from gepetto.systems.metrics import LabelMetric
 from gepetto.systems.prompt_system import PromptSystem
+from tests.benchmark_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-spec = importlib.util.spec_from_file_location("failure_examples", ROOT / "benchmarks" / "failure_examples.py")
-failure_examples = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(failure_examples)  # type: ignore[union-attr]
+failure_examples = load_script("failure_examples")
 
 LABELS = ["card_arrival", "card_delivery_estimate"]
 

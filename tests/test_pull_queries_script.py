@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 from gepetto.systems.breakdown import NO_LABEL, SEVERAL_LABELS
 from gepetto.systems.metrics import LabelMetric
+from tests.benchmark_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-spec = importlib.util.spec_from_file_location("pull_queries", ROOT / "benchmarks" / "pull_queries.py")
-pull_queries = importlib.util.module_from_spec(spec)
-sys.modules["pull_queries"] = pull_queries
-spec.loader.exec_module(pull_queries)  # type: ignore[union-attr]
+pull_queries = load_script("pull_queries")
 
 METRIC = LabelMetric(["declined_transfer", "card_payment_declined", "card_arrival"])
 

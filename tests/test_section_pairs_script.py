@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from gepetto.lm.callable_lm import CallableLM
 from gepetto.systems.prompt_system import PromptSystem
+from tests.benchmark_scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("section_pairs", ROOT / "benchmarks" / "section_pairs.py")
-section_pairs = importlib.util.module_from_spec(spec)
-sys.modules["section_pairs"] = section_pairs
-spec.loader.exec_module(section_pairs)  # type: ignore[union-attr]
+section_pairs = load_script("section_pairs")
 
 WITH = "Classify.\n\nLabel definitions:\n- a: first\n\nExamples:\nInput: hello\na"
 WITHOUT = "Classify.\n\nLabel definitions:\n- a: first"
@@ -56,10 +51,7 @@ def test_evaluate_counts_wrong_answers_naming_a_label_without_training_texts() -
     assert out["unseen_pull"] == 1  # q2 said c, which no training text shows; q3's wrong b is a seen label
 
 
-layouts_spec = importlib.util.spec_from_file_location("section_layouts", ROOT / "benchmarks" / "section_layouts.py")
-section_layouts = importlib.util.module_from_spec(layouts_spec)
-sys.modules["section_layouts"] = section_layouts
-layouts_spec.loader.exec_module(section_layouts)  # type: ignore[union-attr]
+section_layouts = load_script("section_layouts")
 
 FULL = """Classify. Answer with the label only.
 

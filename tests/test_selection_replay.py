@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("selection_replay", ROOT / "benchmarks" / "selection_replay.py")
-replay = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(replay)
+from tests.benchmark_scripts import load_script
+
+replay = load_script("selection_replay")
 
 # the measured banking-9 seed-2 run of 2026-12-04: validation rises, test falls
 FALLING = [(17 / 30, 0.69), (18 / 30, 0.73), (19 / 30, 0.71), (20 / 30, 0.69), (21 / 30, 0.69)]
