@@ -24,8 +24,10 @@ at random.
 defined from their names); ``--examples-per-label N`` shows N training texts per label
 (the proposer's default is 4); ``--line-samples K`` sets ``reflection.definition_samples``
 (each line the consensus of K samples; default: the config's); ``--examples spread``
-sets ``reflection.definition_examples``; ``--distinct`` ``reflection.definition_distinct``; ``--task``
-another bundled classifier.
+sets ``reflection.definition_examples``; ``--distinct`` ``reflection.definition_distinct``; ``--temperature T``
+``reflection.temperature`` for the lines (0: greedy, so every sample is the same set and one
+is written); ``--holdout`` also scores the task's held-out rows (development data beside
+validation, for choosing a setting without test); ``--task`` another bundled classifier.
 
     python benchmarks/definition_sets.py [--samples 4] [--model 1.5b] [--likelihood] [--choose 3] [--contrast] [--unseen] [--line-samples 1]
 
@@ -78,9 +80,13 @@ Label definitions:
 SPLITS = ("train", "val", "test")
 
 
-def score(system, text: str, task, likelihood: bool = False) -> dict[str, float]:  # noqa: ANN001
+def score(system, text: str, task, likelihood: bool = False, holdout: bool = False) -> dict[str, float]:  # noqa: ANN001
     candidate = Candidate({system.module: text})
-    out = {split: mean_score(system, candidate, list(getattr(task, split))) for split in SPLITS}
+    splits = SPLITS + (("holdout",) if holdout and task.holdout else ())
+    out = {split: mean_score(system, candidate, list(getattr(task, split))) for split in splits}
+    if "holdout" in out:  # validation + held-out rows: the development score a setting is chosen by
+        n_val, n_hold = len(task.val), len(task.holdout)
+        out["dev"] = (out["val"] * n_val + out["holdout"] * n_hold) / (n_val + n_hold)
     if likelihood:
         for split in SPLITS:
             out[f"{split}_logp"] = mean_logprob(answer_logprobs(system, candidate, list(getattr(task, split))))
@@ -158,10 +164,16 @@ def main(argv: list[str] | None = None) -> int:
                    "definition_distinct's step (the same set, only its blurred lines written again)")
     p.add_argument("--pair-name", action="store_true", help="with --unseen: score each set as written and again with "
                    "the lines of labels no training text shows replaced by their names (reflection.unseen_definition: name)")
+    p.add_argument("--temperature", type=float, default=None, help="reflection.temperature for the definition "
+                   "lines (default: the config's 0.7; 0 writes one greedy set)")
+    p.add_argument("--holdout", action="store_true", help="also score the held-out rows, and report dev = val + held-out")
     p.add_argument("--line-samples", type=int, default=None, help="reflection.definition_samples: samples per "
                    "definition line, the consensus kept (default: the config's)")
     args = p.parse_args(argv)
     lik = args.likelihood
+    if args.temperature == 0 and args.samples > 1:
+        args.samples = 1  # greedy replies: every further sample would be the same set
+    scored = {"likelihood": lik, "holdout": args.holdout}
     # the code that runs is the code at the start (later commits during a long run must not be credited)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     task = get_task(args.task)
@@ -170,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     with start_embedded(args.model) as server:
         lm = make_lm(base_url=server.base_url, model=server.model, cache=False, timeout_s=300)
         system = task.make_system(lm)
-        rows.append({"name": "seed", **score(system, system.seed_instruction, task, lik)})
+        rows.append({"name": "seed", **score(system, system.seed_instruction, task, **scored)})
         print(rows[-1], flush=True)
         if args.task == "banking-9":
-            rows.append({"name": "hand-written", **score(system, HAND_WRITTEN, task, lik), "text": HAND_WRITTEN})
+            rows.append({"name": "hand-written", **score(system, HAND_WRITTEN, task, **scored), "text": HAND_WRITTEN})
             print(rows[-1], flush=True)
         first = task.train[0]
         failure = [ModuleRecord(system.module, {"input": first["text"]}, "", "wrong", 0.0, first["label"])]
@@ -181,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             config = ReflectionConfig(definition_contrast="nearest" if args.contrast else "none", define_unseen_labels=args.unseen,
                                       **({"definition_examples": args.examples} if args.examples else {}),
                                       definition_distinct=args.distinct,
+                                      **({"temperature": args.temperature} if args.temperature is not None else {}),
                                       **({"definition_samples": args.line_samples} if args.line_samples else {}))
             proposer = EditProposer(lm, config, use_grammar=True, labels=list(system.labels) if args.unseen else None)
             if args.examples_per_label:
@@ -192,12 +205,12 @@ def main(argv: list[str] | None = None) -> int:
             if proposal.text is None:
                 rows.append({"name": f"set {sample}", "refused": [a.refusal for a in proposal.attempts]})
             else:
-                rows.append({"name": f"set {sample}", **score(system, proposal.text, task, lik), "text": proposal.text})
+                rows.append({"name": f"set {sample}", **score(system, proposal.text, task, **scored), "text": proposal.text})
             print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
             if args.pair_name and proposal.text is not None:
                 named = with_name_lines(proposal.text, {ex["label"] for ex in task.train})
                 row = {"name": f"set {sample} name", "changed": named != proposal.text}
-                row.update(score(system, named, task, lik) if named != proposal.text
+                row.update(score(system, named, task, **scored) if named != proposal.text
                            else {k: rows[-1][k] for k in rows[-1] if k not in ("name", "text")})
                 rows.append({**row, "text": named})
                 print({k: v for k, v in rows[-1].items() if k != "text"}, flush=True)
@@ -206,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"name": f"set {sample} distinct", "asks": [[a.refusal, a.reply] for a in asks],
                        "changed": separated != proposal.text}
                 if separated != proposal.text:
-                    row.update(score(system, separated, task, lik))
+                    row.update(score(system, separated, task, **scored))
                 else:
                     row.update({k: rows[-1][k] for k in rows[-1] if k not in ("name", "text")})
                 rows.append({**row, "text": separated})
@@ -218,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if sets:
         tests = [r["test"] for r in sets]
         summary = {"sets": len(sets), "test_mean": statistics.fmean(tests), "test_min": min(tests), "test_max": max(tests),
+                   **({"dev_mean": statistics.fmean(r["dev"] for r in sets)} if args.holdout else {}),
                    "test_of_best_val": max(sets, key=lambda r: (r["val"], -sets.index(r)))["test"]}
         if len(sets) > 2:
             summary["val_test_rank_corr"] = statistics.correlation(ranks([r["val"] for r in sets]), ranks(tests))
@@ -234,18 +248,21 @@ def main(argv: list[str] | None = None) -> int:
             summary["name_sets_changed"] = sum(1 for r in named if r["changed"])
     print()
     logp_head = " train logp | val logp | test logp |" if lik else ""
-    print("| instruction | train (30) | val (30) | test (100) |" + logp_head)
-    print("|---|---|---|---|" + ("---|---|---|" if lik else ""))
+    dev_head = " held-out | dev |" if args.holdout else ""
+    print("| instruction | train (30) | val (30) | test (100) |" + dev_head + logp_head)
+    print("|---|---|---|---|" + ("---|---|" if args.holdout else "") + ("---|---|---|" if lik else ""))
     for r in rows:
         if "test" in r:
             logp = f" {r['train_logp']:.3f} | {r['val_logp']:.3f} | {r['test_logp']:.3f} |" if lik else ""
-            print(f"| {r['name']} | {r['train']:.3f} | {r['val']:.3f} | {r['test']:.3f} |" + logp)
+            dev = f" {r['holdout']:.3f} | {r['dev']:.3f} |" if args.holdout else ""
+            print(f"| {r['name']} | {r['train']:.3f} | {r['val']:.3f} | {r['test']:.3f} |" + dev + logp)
         else:
             print(f"| {r['name']} | refused: {', '.join(str(x) for x in r['refused'] if x)} | | |")
     print(summary)
     meta = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "samples": args.samples, "likelihood": lik, "contrast": args.contrast, "unseen": args.unseen, "line_samples": args.line_samples or ReflectionConfig().definition_samples,
             "examples_per_label": args.examples_per_label, "task": args.task,
             "examples": args.examples or ReflectionConfig().definition_examples, "distinct": args.distinct, "pair_distinct": args.pair_distinct, "pair_name": args.pair_name,
+            "temperature": args.temperature if args.temperature is not None else ReflectionConfig().temperature, "holdout": args.holdout,
             "wall_s": time.monotonic() - started,
             "commit": commit, "machine": f"{platform.machine()}"}
     out = ROOT / "benchmarks" / "results" / args.out
