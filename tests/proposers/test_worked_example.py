@@ -412,3 +412,35 @@ def test_a_new_definition_that_imitates_the_quote_form_is_cut_before_the_labels_
     proposal = proposer.propose(Candidate({"classify": text}), "classify", records, rng=random.Random(0), iteration=4)
     assert proposal.text is not None
     assert split_sections(proposal.text)[1]["card_arrival"] == 'an ordered card not yet here. Example: "Where is my card?"'
+
+
+def test_labelled_layout_writes_the_section_label_first_and_names_labels_without_inputs() -> None:
+    """``demonstrations_layout: labelled``: the same inputs, label first, and a declared label
+    no training input shows gets a ``(no example)`` line (on banking-9 the plain section sent
+    queries unlike every example to such a label)."""
+    lm = ScriptedLM(replies=["unused"])
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="labelled"), labels=LABELS + ["card_swallowed"])
+    proposer.prime(TRAIN + [('He said "no", then the "transfer" failed', "declined_transfer")])
+    proposal = ask_examples(proposer, 2)
+    assert not lm.calls and proposal.text is not None
+    rest, block = split_example(proposal.text)
+    assert rest == DEFINED
+    assert block.splitlines() == [
+        "Examples:",
+        'card_arrival: "Where is the card I ordered last week?"',
+        'lost_or_stolen_card: "My card was stolen on the train this morning"',
+        'declined_transfer: "Why did my transfer to my landlord fail?"',
+        "card_swallowed: (no example)",
+    ]
+    # the re-ask takes each label's next input; an input's own double quotes become single ones
+    again = ask_examples(proposer, 3)
+    assert again.text is not None
+    assert 'declined_transfer: "He said \'no\', then the \'transfer\' failed"' in again.text
+    # a later edit reads the block back as the section and keeps it last
+    lm2 = ScriptedLM(replies=["card_arrival: a card the customer ordered that has not been delivered yet"])
+    later = EditProposer(lm2, ReflectionConfig(max_resamples=0), labels=LABELS, define_all_first=False)
+    later.prime(TRAIN)
+    records = [ModuleRecord("classify", {"input": "my new card is late"}, "lost_or_stolen_card", "wrong", 0.0, "card_arrival")]
+    edited = later.propose(Candidate({"classify": proposal.text}), "classify", records, rng=random.Random(0), iteration=4)
+    assert edited.text is not None and edited.text.endswith(block)
+    assert split_sections(split_example(edited.text)[0])[1]["card_arrival"].startswith("a card the customer ordered")

@@ -30,6 +30,13 @@ or, for a classifier,
     <its label, in the form of the task's own correct replies>
     ...
 
+or, with ``reflection.demonstrations_layout: labelled``, label first, every label named:
+
+    Examples:
+    card_arrival: "<a training input>"
+    ...
+    card_swallowed: (no example)
+
 The demonstrations section (``reflection.demonstrations``) is the one section built from
 training inputs on purpose. A classifier's holds one training input per label, chosen by
 code. A worked example's steps are written by the reflection LM with the gold answer in
@@ -71,6 +78,9 @@ EDIT_SYSTEM_PROMPT = "You write short, general guidance for a text classifier or
 SOLVE_SYSTEM_PROMPT = "You explain solutions step by step, briefly and correctly. You reply with the numbered steps only."
 
 _LINE = re.compile(r"^\s*-\s*([^:\n]+):\s*(.+)$")
+NO_EXAMPLE = "(no example)"
+# a line of the label-first examples section: label, then a quoted input or NO_EXAMPLE
+_LABELLED_LINE = re.compile(r'^[^\s:"][^:\n]*: (?:"[^\n]*"|\(no example\))\s*$')
 
 
 def split_sections(text: str) -> tuple[str, dict[str, str], list[str]]:
@@ -123,11 +133,11 @@ def split_example(text: str) -> tuple[str, str]:
     end, kept verbatim."""
     lines = text.splitlines()
     # from the end, and only a block of this module's making (header, then an ``Input:``
-    # line): a user's own "Examples:" earlier in the text stays part of the body
+    # line or a label-first line): a user's own "Examples:" earlier in the text stays part of the body
     for i in range(len(lines) - 2, -1, -1):
         header = lines[i].strip()
         ours = header == LABELLED_HEADER or (header.startswith("Worked example") and header.endswith(":"))
-        if ours and lines[i + 1].startswith("Input: "):
+        if ours and (lines[i + 1].startswith("Input: ") or (header == LABELLED_HEADER and _LABELLED_LINE.match(lines[i + 1]))):
             return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
     return text, ""
 
@@ -150,6 +160,11 @@ def split_inline(line: str) -> tuple[str, str]:
 def _sentence(text: str) -> str:
     text = text.rstrip()
     return text + "." if text and not text.endswith((".", "!", "?")) else text
+
+
+def _quote(text: str) -> str:
+    """A training input as it is quoted in the text (its own double quotes made single)."""
+    return " ".join(text.split()).replace('"', "'")
 
 
 def with_inline(line: str, quotes: Sequence[str]) -> str:
@@ -639,6 +654,11 @@ class EditProposer:
                     new_defs[label] = with_inline(definitions.get(label, ""), quotes)
                 new_text = join_sections(body, new_defs, rules)
                 block = "\n".join(text for _, text in pairs)  # what the copy guard allows
+            elif self.config.demonstrations_layout == "labelled":
+                unshown = [lab for lab in labels if not self._memory.get(lab)]  # no training input at all
+                block = "\n".join([LABELLED_HEADER] + [f'{label}: "{_quote(text)}"' for label, text in pairs]
+                                   + [f"{label}: {NO_EXAMPLE}" for label in unshown])
+                new_text = join_example(current, block)
             else:
                 block = "\n".join([LABELLED_HEADER] + [
                     part for label, text in pairs for part in (f"Input: {text}", form.replace(_ANSWER_SLOT, label))])
