@@ -77,7 +77,8 @@ def banking_setup(lm, group: str | None):  # noqa: ANN001, ANN201
 
 def banking_rows(lm, draws: int, layouts: bool = True, group: str | None = None) -> list[dict]:  # noqa: ANN001
     task, system, records = banking_setup(lm, group)
-    proposer = EditProposer(lm, ReflectionConfig(), labels=list(system.labels))
+    # the section as measured here (input, then its label); the product's default is now label first
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="section"), labels=list(system.labels))
     proposer.prime(system.labelled_inputs(task.train))
     rows = []
     bases = [("seed", system.seed_instruction)] + ([("hand-written", HAND_WRITTEN)] if group is None else [])
@@ -112,7 +113,7 @@ def per_label_rows(lm, ks: list[int], group: str | None = None, draws: int = 1) 
     task, system, records = banking_setup(lm, group)
     rows = []
     for k in ks:
-        proposer = EditProposer(lm, ReflectionConfig(demonstrations_per_label=k), labels=list(system.labels))
+        proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="section", demonstrations_per_label=k), labels=list(system.labels))
         proposer.prime(system.labelled_inputs(task.train))
         proposer._definition_sets[system.module] = 1  # the examples come after the first set
         for draw in range(draws):

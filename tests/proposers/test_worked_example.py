@@ -178,7 +178,7 @@ def ask_examples(proposer: EditProposer, iteration: int):  # noqa: ANN201
 
 def test_a_classifier_gets_one_training_input_per_label_after_its_definitions() -> None:
     lm = ScriptedLM(replies=["unused"])  # no LM call: code chooses the examples
-    proposer = EditProposer(lm, ReflectionConfig(demonstrations_per_label=1), labels=LABELS)
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="section", demonstrations_per_label=1), labels=LABELS)
     proposer.prime(TRAIN)
     proposal = ask_examples(proposer, 2)
     assert proposal.text == DEFINED + "\n\n" + "\n".join(["Examples:", *FIRST_ROUND])
@@ -190,7 +190,7 @@ def test_a_classifier_gets_one_training_input_per_label_after_its_definitions() 
 
 
 def test_several_inputs_per_label_come_in_rounds_over_the_label_list() -> None:
-    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_per_label=2), labels=LABELS)
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="section", demonstrations_per_label=2), labels=LABELS)
     proposer.prime(TRAIN)
     proposal = ask_examples(proposer, 2)
     assert proposal.text == DEFINED + "\n\n" + "\n".join([
@@ -208,7 +208,7 @@ def test_several_inputs_per_label_come_in_rounds_over_the_label_list() -> None:
 
 
 def test_over_the_length_cap_rounds_go_before_labels() -> None:
-    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_per_label=3), labels=LABELS,
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="section", demonstrations_per_label=3), labels=LABELS,
                             rules=RefusalRules(copy_ngram=5, max_chars=330))
     proposer.prime(TRAIN)
     current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
@@ -220,7 +220,7 @@ def test_over_the_length_cap_rounds_go_before_labels() -> None:
 
 
 def test_the_examples_use_the_answer_form_of_correct_replies_and_labels_missed_come_first() -> None:
-    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(), labels=LABELS, max_demonstrations=1)
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="section"), labels=LABELS, max_demonstrations=1)
     proposer.prime(TRAIN)
     records = [
         ModuleRecord("classify", {"input": "my card never came"}, "Intent: card_arrival", "ok", 1.0, "card_arrival"),
@@ -255,7 +255,7 @@ def test_examples_come_even_when_the_first_definition_set_was_rejected() -> None
     """The gate rejected the first set (the parent is still the seed): the next edit is the
     examples section, not another set."""
     lm = ScriptedLM(respond=filling_the_form("questions about this kind of card problem"))
-    proposer = EditProposer(lm, ReflectionConfig(max_resamples=0), labels=LABELS)
+    proposer = EditProposer(lm, ReflectionConfig(demonstrations_layout="section", max_resamples=0), labels=LABELS)
     proposer.prime(TRAIN)
     seed = Candidate({"classify": "Classify the query."})
     first = proposer.propose(seed, "classify", label_records(), rng=random.Random(0), iteration=1)
@@ -296,7 +296,7 @@ def test_a_users_own_examples_section_is_part_of_the_body() -> None:
 
 
 def test_a_long_examples_section_shows_fewer_labels_rather_than_none() -> None:
-    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(), labels=LABELS,
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="section"), labels=LABELS,
                             rules=RefusalRules(copy_ngram=5, max_chars=420))
     proposer.prime([(text + " " + "and so on " * 30, label) for text, label in TRAIN])
     current = "Classify.\n\nLabel definitions:\n- card_arrival: a card not yet delivered"
@@ -312,7 +312,7 @@ def test_a_re_ask_cut_by_the_length_cap_still_takes_the_next_inputs() -> None:
     long_a = ["long 0 a " + "x" * 80, "long 1 a " + "x" * 80]
     train = [("short 0 a", "a"), ("short 1 a", "a"), (long_a[0], "a"), (long_a[1], "a")]
     train += [(f"short {i} b", "b") for i in range(4)]
-    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_per_label=2), labels=["a", "b"],
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="section", demonstrations_per_label=2), labels=["a", "b"],
                             rules=RefusalRules(copy_ngram=50, max_chars=200))
     proposer.prime(train)
     records = [ModuleRecord("classify", {"input": "short 0 a"}, "a", "", 1.0, "a"),
@@ -397,7 +397,7 @@ def test_split_inline_reads_back_what_with_inline_writes() -> None:
 
 def test_the_section_layout_ignores_quotes_in_a_users_own_definitions() -> None:
     seed = 'Classify the query.\n\nLabel definitions:\n- card_arrival: Example: "Where is my card?"'
-    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(), labels=LABELS)
+    proposer = EditProposer(ScriptedLM(replies=["unused"]), ReflectionConfig(demonstrations_layout="section"), labels=LABELS)
     proposer.prime(TRAIN)
     proposal = proposer.propose(Candidate({"classify": seed}), "classify", label_records(), rng=random.Random(0), iteration=2)
     assert proposal.text is not None and proposal.text.startswith(seed + "\n\nExamples:\nInput: ")

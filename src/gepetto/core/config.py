@@ -132,19 +132,18 @@ class ReflectionConfig(_Strict):
         "false: definitions and rules only",
     )
     demonstrations_layout: Literal["section", "labelled", "inline"] = Field(
-        "section",
-        description="edits, classifiers with a definitions list: where the training inputs go. 'section': an "
-        "'Examples:' section after the definitions, each input followed by its label. 'labelled': the same section "
-        "written label first ('card_arrival: \"...\"'), and every label no training input shows named in it "
-        "('card_swallowed: (no example)'): on the development queries of two BANKING77 groups it halved the answers "
-        "the section pulls to labels without examples and scored +1.4 points over 'section' (docs/measurements.md, "
-        "'Where the examples section costs banking-9'). 'inline': each input "
-        "quoted at the end of its own label's definition line ('- card_arrival: ... Example: \"...\"'), so a "
-        "label's definition and example are read together and a label without an example keeps its place in "
-        "the same list. Measured in docs/measurements.md ('Where the examples section costs banking-9'): on banking-9's dev "
-        "queries it removes the answers pulled to labels no example shows, on banking-top-up's it gives back half the "
-        "section's gain; over both they tie, so 'section' stays the default. Without a definitions list the quotes "
-        "start one (a label's line is then its example alone, until a definition set gives it words)",
+        "labelled",
+        description="edits, classifiers with a definitions list: how the training inputs are shown. 'labelled' (the "
+        "default): an 'Examples:' section after the definitions, one line per example, label first "
+        "('card_arrival: \"Can I track ...\"'), and every label no training input shows named in it ('card_swallowed: "
+        "(no example)'). 'section': the same section with each input followed by its label, as the task's own turn "
+        "looks; a small task model then sends queries unlike every example to the one label the section never shows. "
+        "'inline': each input quoted at the end of its own label's definition line ('- card_arrival: ... Example: "
+        "\"...\"'). Measured with the 1.5B (docs/measurements.md, 'The section label first'): on the dev queries of two "
+        "BANKING77 groups 'labelled' scored +1.4 points over 'section' and 'inline' gave back top-up's gain; in three-seed "
+        "banking-9 runs at budget 300 it reached test 0.787 (+8.7) against 'section''s 0.730 on the same seeds. "
+        "Without a definitions list the inline quotes start one (a label's line is then its example alone, until a "
+        "definition set gives it words)",
     )
     demonstrations_per_label: int = Field(
         1, ge=1, le=8,
