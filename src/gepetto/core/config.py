@@ -141,7 +141,8 @@ class ReflectionConfig(_Strict):
         "'inline': each input quoted at the end of its own label's definition line ('- card_arrival: ... Example: "
         "\"...\"'). Measured with the 1.5B (docs/measurements.md, 'The section label first'): on the dev queries of two "
         "BANKING77 groups 'labelled' scored +1.4 points over 'section' and 'inline' gave back top-up's gain; in three-seed "
-        "banking-9 runs at budget 300 it reached test 0.787 (+8.7) against 'section''s 0.730 on the same seeds. "
+        "banking-9 runs at budget 300 it reached test 0.787 (+8.7) against 'section''s 0.730 on the same seeds, while on "
+        "banking-top-up's runs 'section' was ahead (0.783 against 0.730): which form serves a task best is measured per task. "
         "Without a definitions list the inline quotes start one (a label's line is then its example alone, until a "
         "definition set gives it words)",
     )
