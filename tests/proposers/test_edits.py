@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from gepetto import Candidate, Config, ModuleRecord, ReflectionConfig, optimize
 from gepetto.lm import ScriptedLM
 from gepetto.proposers.edits import DEFINITIONS_HEADER, EditProposer, join_sections, name_line, split_sections
@@ -268,11 +270,17 @@ def test_a_description_that_echoes_the_instruction_is_refused() -> None:
     assert proposal.text is None and proposal.attempts[0].refusal == "unchanged"
 
 
-def test_a_definition_that_pastes_a_training_text_is_re_asked_alone() -> None:
+@pytest.mark.parametrize("bad_line,reason", [
+    ("lost_or_stolen_card: someone took my card from my bag on the train", "copied-training-input"),  # pastes a training text
+    # the 1.5B's line for the distractor of a seeded banking-9 run (2026-12-07) ended in Chinese mid-word and was kept
+    ("lost_or_stolen_card: an attempt to pay has been declined. This could be due to the card being expired, the卡",
+     "foreign-script:CJK"),
+])
+def test_a_bad_definition_line_is_re_asked_alone(bad_line: str, reason: str) -> None:
     """One bad line no longer sinks the whole first definition set."""
     replies = iter([
         "card_arrival: waiting for a card that was ordered but has not come yet",
-        "lost_or_stolen_card: someone took my card from my bag on the train",  # pastes a training text
+        bad_line,
         "lost_or_stolen_card: the card is missing, lost or taken by someone else",
         "declined_transfer: a transfer of money to another account was refused",
     ])
@@ -286,30 +294,8 @@ def test_a_definition_that_pastes_a_training_text_is_re_asked_alone() -> None:
     )
     _, definitions, _ = split_sections(proposal.text or "")
     assert definitions["lost_or_stolen_card"] == "the card is missing, lost or taken by someone else"
-    assert [a.refusal for a in proposal.attempts] == [None, "copied-training-input", None, None]
+    assert [a.refusal for a in proposal.attempts] == [None, reason, None, None]
     assert len(set(c.sample_index for c in lm.calls)) == 4  # the re-ask is a fresh sample
-
-
-def test_a_definition_that_switches_into_another_script_is_re_asked_alone() -> None:
-    """The 1.5B's line for the distractor of a seeded banking-9 run (2026-12-07) ended in
-    Chinese mid-word and was kept in the returned text; now that label alone is re-asked."""
-    replies = iter([
-        "card_arrival: waiting for a card that was ordered but has not come yet",
-        "lost_or_stolen_card: an attempt to pay has been declined. This could be due to the card being expired, the卡",
-        "lost_or_stolen_card: the card is missing, lost or taken by someone else",
-        "declined_transfer: a transfer of money to another account was refused",
-    ])
-    lm = ScriptedLM(respond=lambda m: next(replies))
-    proposer = EditProposer(lm, ReflectionConfig(max_resamples=2, definition_samples=1), labels=LABELS)
-    proposer.prime([("where is my new card", "card_arrival"), ("my card was stolen", "lost_or_stolen_card"),
-                    ("my transfer did not go through", "declined_transfer")])
-    proposal = proposer.propose(
-        Candidate({"classify": "Classify."}), "classify", [rec("where is my new card", "card_arrival", "declined_transfer", 0.0)],
-        rng=random.Random(0), iteration=1,
-    )
-    _, definitions, _ = split_sections(proposal.text or "")
-    assert definitions["lost_or_stolen_card"] == "the card is missing, lost or taken by someone else"
-    assert [a.refusal for a in proposal.attempts] == [None, "foreign-script:CJK", None, None]
 
 
 def test_definition_sets_propose_fresh_complete_sets_before_single_edits() -> None:

@@ -62,7 +62,7 @@ from gepetto.proposers.arithmetic import NUMBER_TEXT, wrong_equation
 from gepetto.proposers.base import Attempt, Proposal
 from gepetto.proposers.consensus import consensus_index
 from gepetto.proposers.distinct import blurred_pairs, label_to_rewrite, line_words, overlap_coefficient, shared_name_words
-from gepetto.proposers.refusal import RefusalRules, foreign_scripts, normalize
+from gepetto.proposers.refusal import RefusalRules, normalize
 from gepetto.systems.adapter import ModuleRecord
 from gepetto.proposers.neighbours import nearest_labels, spread_texts
 from gepetto.systems.likelihood import paired_means
@@ -80,7 +80,7 @@ SOLVE_SYSTEM_PROMPT = "You explain solutions step by step, briefly and correctly
 _LINE = re.compile(r"^\s*-\s*([^:\n]+):\s*(.+)$")
 NO_EXAMPLE = "(no example)"
 # a line of the label-first examples section: label, then a quoted input or NO_EXAMPLE
-_LABELLED_LINE = re.compile(r'^[^\s:"][^:\n]*: (?:"[^\n]*"|\(no example\))\s*$')
+_LABELLED_LINE = re.compile(r'^[^\s:"][^:\n]*: (?:"[^\n]*"|' + re.escape(NO_EXAMPLE) + r')\s*$')
 
 
 def split_sections(text: str) -> tuple[str, dict[str, str], list[str]]:
@@ -553,10 +553,8 @@ class EditProposer:
                     + resample * 1000 + number
                 )
                 reply, line, reason = self._ask(request, sample_index)
-                if reason is None and self.rules.copies_training_input(line, current, known):
-                    reason = "copied-training-input"
-                if reason is None and self.rules.enabled and foreign_scripts(line, [current, *known]):
-                    reason = "foreign-script:" + ",".join(foreign_scripts(line, [current, *known]))
+                if reason is None:
+                    reason = self.rules.line_reason(line, current, known)
                 attempts.append(Attempt(reason, reply, line if reason is None else None))
                 if reason is None:
                     kept.append((line, len(attempts) - 1))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 _CHATTER = re.compile(
     r"(please (provide|share|send|give me)|could you (please )?(provide|share|clarify|send)"
@@ -143,6 +143,15 @@ class RefusalRules:
         if self.copies_training_input(stripped, parent_text + "\n" + allowed if allowed else parent_text, training_inputs):
             return "copied-training-input"
         return None
+
+    def line_reason(self, line: str, parent_text: str, training_inputs: Sequence[str]) -> str | None:
+        """The rules about content that also apply to one line of a larger edit (a label's
+        definition in a set): a pasted training input, a switch into another writing system.
+        Why separate: a bad line is re-asked alone instead of refusing the whole set."""
+        if self.copies_training_input(line, parent_text, training_inputs):
+            return "copied-training-input"
+        foreign = foreign_scripts(line, [parent_text, *training_inputs]) if self.enabled else []
+        return "foreign-script:" + ",".join(foreign) if foreign else None
 
     def copies_training_input(self, text: str, parent_text: str, training_inputs: Iterable[str]) -> bool:
         """True when ``text`` holds ``copy_ngram`` consecutive words of a training input
